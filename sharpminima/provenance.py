@@ -1,0 +1,131 @@
+"""Provenance of every result file, and atomic writes.
+
+Every metrics JSON the workflow writes carries ``provenance``: the settings that produced
+it, the seed, the device, library versions, the code version and the wall time. Outputs
+appear atomically (written to a temporary file beside the target, then renamed), so an
+interrupted job never leaves a half-written file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from . import __version__
+
+
+@contextmanager
+def _atomic_path(path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    with _atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def atomic_write_json(path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def atomic_torch_save(obj, path) -> None:
+    with _atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def atomic_savefig(fig, path, **kwargs) -> None:
+    """Save a matplotlib figure atomically (the format is taken from the target's suffix)."""
+    path = Path(path)
+    with _atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), **kwargs)
+
+
+def _json_default(o):
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, torch.device):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """``git describe`` of the checkout the package runs from (``+dirty`` when it has
+    uncommitted changes), or the package version outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty=+dirty", "--abbrev=12"],
+            cwd=root, capture_output=True, text=True, timeout=10,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return f"{__version__}+g{out.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return __version__
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "torch": torch.__version__}
+    for name in ("numpy", "torchvision", "scipy", "pyhessian", "matplotlib", "pandas", "snakemake"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            versions[name] = getattr(mod, "__version__", "unknown")
+    return versions
+
+
+def device_description(device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()} threads={torch.get_num_threads()}"
+
+
+def provenance(*, settings: dict, seed=None, device=None, wall_time_s=None, **extra) -> dict:
+    """The provenance block of a result file."""
+    out = {
+        "settings": settings,
+        "seed": seed,
+        "device": str(device) if device is not None else None,
+        "device_description": device_description(device) if device is not None else None,
+        "code_version": code_version(),
+        "libraries": library_versions(),
+        "host": platform.node(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
+    }
+    out.update(extra)
+    return out
+
+
+class Timer:
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,315 @@
+"""The one training engine every method runs through.
+
+Dense training, LOBSTER, one-shot fine-tuning and the three retraining baselines all call
+:func:`train`; methods plug in through :class:`Callback`. What the engine guarantees:
+
+- the whole data set lives as tensors on the device; mini-batches are index permutations
+  drawn from a dedicated generator (no DataLoader, no per-image Python work);
+- SGD with momentum, weight decay and a multi-step learning-rate schedule;
+- reproducibility: same seed, same device, same thread count -> identical metrics;
+- a checkpoint after every epoch (model, optimizer, schedule, RNG states, callback states,
+  mask, history) from which an interrupted run resumes to the same final numbers;
+- a mask, if given, holds after every step: pruned parameters are exactly 0.0 (their
+  gradients are zeroed before the step, and the weights re-masked after it);
+- a clear :class:`DivergedError` naming the epoch when the loss becomes NaN or infinite;
+- one log line per epoch with losses, errors, learning rate and ETA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .masks import Mask
+from .provenance import atomic_torch_save
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class Recipe:
+    """Optimisation settings of one training run (a panel's recipe in config.yaml)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    nesterov: bool = False
+    eval_batch_size: int = 1000
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "recipe") -> "Recipe":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
+        try:
+            return cls(**d)
+        except TypeError as e:  # a missing required key
+            raise ValueError(f"{where}: {e}") from None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` takes CUDA where this process finds a GPU, else the CPU; ``cpu``; ``cuda``
+    (or ``cuda:N``), which fails clearly where no GPU is visible."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device: {spec!r} was asked for, but this job sees no CUDA GPU "
+            "(use device: auto or cpu, or request GPUs with gpus_per_job)"
+        )
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global RNGs (model initialisation, random masks, noise directions)."""
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> dict:
+    """Mean cross-entropy loss and classification error (%) over ``(x, y)``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
+    wrong = torch.zeros((), device=x.device, dtype=torch.int64)
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        out = model(xb)
+        loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
+        wrong += (out.argmax(1) != yb).sum()
+    model.train(was_training)
+    n = max(len(x), 1)
+    return {"loss": float(loss_sum) / n, "error": 100.0 * float(wrong) / n}
+
+
+class Callback:
+    """A method's hooks into the loop. ``after_step`` runs after each optimizer step (before
+    the mask is re-applied), ``after_epoch`` after each epoch's evaluation; either may change
+    ``trainer.mask`` or set ``trainer.stop``. State that must survive a resume goes through
+    ``state_dict`` / ``load_state_dict``."""
+
+    def on_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def after_step(self, trainer: "Trainer") -> None:
+        pass
+
+    def after_epoch(self, trainer: "Trainer", record: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class Trainer:
+    """State of one run; built and driven by :func:`train`."""
+
+    def __init__(self, model, data, recipe: Recipe, *, seed, device, mask=None,
+                 callbacks=(), augment=None, log=print):
+        self.model = model.to(device)
+        self.data = data
+        self.recipe = recipe
+        self.seed = seed
+        self.device = torch.device(device)
+        self.mask: Mask | None = mask.to(device) if mask is not None else None
+        self.callbacks = list(callbacks)
+        self.augment = augment
+        self.log = log
+        self.optimizer = torch.optim.SGD(
+            model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
+        )
+        # Batches and augmentation draw from their own generator, so that evaluation or a
+        # callback's randomness never shifts the data order (and resume restores it exactly).
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.epoch = 0  # epochs completed
+        self.history: list[dict] = []
+        self.stop = False
+        self.last_loss: torch.Tensor | None = None
+
+    # -- checkpointing -------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "stop": self.stop,
+            "mask": None if self.mask is None else self.mask.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "recipe": self.recipe.to_dict(),
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["recipe"] != self.recipe.to_dict() or state["seed"] != self.seed:
+            raise ValueError(
+                "the resume checkpoint was written with other settings "
+                f"(recipe {state['recipe']}, seed {state['seed']}); delete it to start afresh"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch = state["epoch"]
+        self.history = state["history"]
+        self.stop = state["stop"]
+        self.mask = None if state["mask"] is None else Mask(state["mask"]).to(self.device)
+        for cb, s in zip(self.callbacks, state["callbacks"]):
+            cb.load_state_dict(s)
+
+    # -- the loop ------------------------------------------------------------------------
+    def train_epoch(self) -> dict:
+        model, opt, mask = self.model, self.optimizer, self.mask
+        x, y = self.data.train
+        model.train()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        wrong = torch.zeros((), device=self.device, dtype=torch.int64)
+        n = len(x)
+        perm = torch.randperm(n, generator=self.generator, device=self.device)
+        for i in range(0, n, self.recipe.batch_size):
+            idx = perm[i : i + self.recipe.batch_size]
+            xb, yb = x[idx], y[idx]
+            if self.augment is not None:
+                xb = self.augment(xb, self.generator)
+            opt.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            loss.backward()
+            if mask is not None:
+                mask.apply_to_grads(model)
+            opt.step()
+            self.last_loss = loss
+            for cb in self.callbacks:
+                cb.after_step(self)
+            mask = self.mask  # a callback may have pruned more
+            if mask is not None:
+                mask.apply(model)
+            # Train loss and error come from the training forward passes themselves (one
+            # data pass per epoch, no separate evaluation of the training set).
+            loss_sum += loss.detach().double() * len(idx)
+            wrong += (out.detach().argmax(1) != yb).sum()
+        train_loss = float(loss_sum) / n
+        if not math.isfinite(train_loss):
+            raise DivergedError(
+                f"training diverged at epoch {self.epoch + 1}: the mean training loss is "
+                f"{train_loss} (lr={self.optimizer.param_groups[0]['lr']}); lower the learning "
+                "rate or check the data"
+            )
+        return {"train_loss": train_loss, "train_error": 100.0 * float(wrong) / n}
+
+
+def train(
+    model: nn.Module,
+    data,
+    recipe: Recipe,
+    *,
+    seed: int,
+    device="cpu",
+    mask: Mask | None = None,
+    callbacks: Iterable[Callback] = (),
+    checkpoint: str | Path | None = None,
+    augment: Callable | None = None,
+    evaluate_test: bool = True,
+    log: Callable[[str], None] = print,
+    name: str = "train",
+) -> Trainer:
+    """Train ``model`` on ``data`` (an object with ``train``, ``val``, ``test`` tensor pairs)
+    for ``recipe.epochs`` epochs, or until a callback sets ``trainer.stop``.
+
+    With ``checkpoint`` set, the run state is saved there after every epoch and, when the
+    file exists at start, the run resumes from it. The caller removes it when it has written
+    its final outputs. Returns the :class:`Trainer` (``history``, ``model``, ``mask``)."""
+    trainer = Trainer(model, data, recipe, seed=seed, device=device, mask=mask,
+                      callbacks=callbacks, augment=augment, log=log)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        trainer.load_state_dict(torch.load(ckpt, map_location=trainer.device, weights_only=False))
+        log(f"[{name}] resumed from {ckpt} after epoch {trainer.epoch}")
+    else:
+        if trainer.mask is not None:
+            trainer.mask.apply(trainer.model)
+        for cb in trainer.callbacks:
+            cb.on_start(trainer)
+    start = time.perf_counter()
+    first_epoch = trainer.epoch
+    while trainer.epoch < recipe.epochs and not trainer.stop:
+        t0 = time.perf_counter()
+        record = {"epoch": trainer.epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
+        record.update(trainer.train_epoch())
+        trainer.scheduler.step()
+        if data.val is not None and len(data.val[0]):
+            v = evaluate(trainer.model, *data.val, recipe.eval_batch_size)
+            record.update(val_loss=v["loss"], val_error=v["error"])
+        if evaluate_test:
+            t = evaluate(trainer.model, *data.test, recipe.eval_batch_size)
+            record.update(test_loss=t["loss"], test_error=t["error"])
+        trainer.epoch += 1
+        for cb in trainer.callbacks:
+            cb.after_epoch(trainer, record)
+        record["epoch_time_s"] = round(time.perf_counter() - t0, 3)
+        trainer.history.append(record)
+        if ckpt is not None:
+            atomic_torch_save(trainer.state_dict(), ckpt)
+        done = trainer.epoch - first_epoch
+        eta = (time.perf_counter() - start) / done * (recipe.epochs - trainer.epoch)
+        log(f"[{name}] " + _format_record(record) + f" eta={_fmt_time(eta)}")
+    return trainer
+
+
+def _format_record(r: dict) -> str:
+    parts = []
+    for k, v in r.items():
+        if isinstance(v, float):
+            parts.append(f"{k}={v:.4g}")
+        else:
+            parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def file_logger(path) -> Callable[[str], None]:
+    """A log function that appends timestamped, flushed lines to ``path`` (the rule's log)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a", buffering=1)
+
+    def log(msg: str) -> None:
+        fh.write(time.strftime("%H:%M:%S ") + msg + "\n")
+
+    return log
