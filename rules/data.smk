@@ -1,0 +1,37 @@
+# Data sets in torchvision's layout (offline mirror or download, md5-checked) and the one
+# validation split per data set that every method shares.
+
+# Downloads need the network, which compute nodes often lack: these run on the head node.
+localrules:
+    prepare_data,
+    split,
+
+
+rule prepare_data:
+    output:
+        manifest=f"{DATA_DIR}/{{dataset}}.manifest.json",
+    params:
+        data_dir=DATA_DIR,
+        mirror=config["data_mirror"],
+    log:
+        "logs/data/{dataset}.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/prepare_data.py"
+
+
+rule split:
+    input:
+        manifest=lambda wc: manifest_path(wc.dataset),
+    output:
+        split="results/splits/{dataset}.json",
+    params:
+        val_fraction=config["val_fraction"],
+        seed=config["split_seed"],
+    log:
+        "logs/splits/{dataset}.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/split.py"

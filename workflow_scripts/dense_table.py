@@ -1,0 +1,11 @@
+"""Gather the dense runs into results/tables/dense.csv."""
+
+from _adapter import start
+
+log = start(snakemake)
+
+from sharpminima.tables import dense_table, write_csv
+
+table = dense_table(snakemake.input.metrics)
+write_csv(table, snakemake.output.table)
+log(table.to_string())
