@@ -21,10 +21,9 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# Every job of the workflow runs the package from this checkout (its code version is what
-# the results' provenance records). Snakemake's code-change trigger does not see the
-# package: after editing sharpminima/, rerun the affected outputs with --forcerun.
-LIBRARY = str(Path(workflow.basedir) / "sharpminima")
+# Every job runs the package of this checkout (workflow_scripts/_adapter.py); its code
+# version is what the results' provenance records. Snakemake's code-change trigger does not
+# see the package: after editing sharpminima/, rerun the affected outputs with --forcerun.
 
 
 def manifest_path(dataset):

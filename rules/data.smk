@@ -11,7 +11,7 @@ rule prepare_data:
     output:
         manifest=f"{DATA_DIR}/{{dataset}}.manifest.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=lambda wc, output: Path(output.manifest).parent,
         mirror=config["data_mirror"],
     log:
         "logs/data/{dataset}.log",

@@ -11,7 +11,7 @@ rule train_dense:
         metrics="results/{panel}/dense/s{seed}/metrics.json",
     params:
         panel=panel_of,
-        data_dir=DATA_DIR,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
         checkpoint=lambda wc: f"results/{wc.panel}/dense/s{wc.seed}/train_state.ckpt",

@@ -36,3 +36,35 @@ def mnist_data_dir(data_mirror, tmp_path_factory) -> _Path:
 
 
 # --- end data fixtures ---
+
+
+# --- workflow fixtures ---
+# Drive the Snakemake CLI in a subprocess, in a scratch working directory, as a user would.
+import subprocess as _subprocess
+import sys as _sys
+
+REPO = _Path(__file__).resolve().parents[1]
+TINY = REPO / "tests/config/tiny.yaml"
+
+
+def snakemake(*args, cwd, check=True, timeout=900):
+    """Run ``snakemake -s <repo>/Snakefile ARGS`` in ``cwd``; returns the CompletedProcess
+    (stdout and stderr merged). With ``check``, a failure shows Snakemake's output."""
+    cmd = [_sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *map(str, args)]
+    proc = _subprocess.run(cmd, cwd=cwd, stdout=_subprocess.PIPE, stderr=_subprocess.STDOUT,
+                           text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(map(str, args))} failed:\n{proc.stdout[-6000:]}")
+    return proc
+
+
+@_pytest.fixture(scope="session")
+def tiny_run(data_mirror, tmp_path_factory):
+    """One real run of the whole default target on the tiny configuration (shared by tests)."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    proc = snakemake("--cores", "2", "--configfile", TINY, "--config", f"data_mirror={data_mirror}",
+                     cwd=workdir)
+    return workdir, proc
+
+
+# --- end workflow fixtures ---

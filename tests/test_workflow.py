@@ -1,0 +1,86 @@
+"""The workflow through its CLI: lint, dry runs of the default and paper configurations,
+config errors before any job, and one real tiny end-to-end run."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, TINY, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert "Lints for" not in proc.stdout
+
+
+@pytest.mark.parametrize("configs", [["config.yaml"], ["config.yaml", "presets/paper.yaml"]],
+                         ids=["default", "paper"])
+def test_dry_run_plans_every_panel(configs, tmp_path):
+    proc = snakemake("-n", "--configfile", *[REPO / c for c in configs], cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    assert counts["train_dense"] == 4
+    assert counts["prepare_data"] == 3 and counts["split"] == 3
+    assert counts["dense_table"] == 1
+
+
+@pytest.mark.parametrize("override, words", [
+    ("epochs_typo=3", ["epochs_typo", "was unexpected"]),
+    ("device=gpu", ["device", "gpu"]),
+    ("val_fraction=1.5", ["val_fraction", "1.5"]),
+])
+def test_bad_config_fails_before_any_job_naming_the_key(override, words, tmp_path):
+    proc = snakemake("-n", "--configfile", TINY, "--config", override, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "Error validating config file" in proc.stdout
+    for w in words:
+        assert w in proc.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_tiny_run_trains_every_panel_with_provenance(tiny_run):
+    workdir, _ = tiny_run
+    table = pd.read_csv(workdir / "results/tables/dense.csv")
+    assert sorted(table.panel) == ["lenet300_mnist", "lenet5_fashion", "lenet5_mnist", "resnet32_cifar10"]
+    assert table.test_error.between(0, 100).all()
+    assert (table.device.str.startswith("cpu")).all()
+    assert table.code_version.notna().all()
+    # training beats chance on MNIST even on 400 images and one epoch
+    assert table.set_index("panel").loc["lenet300_mnist", "test_error"] < 60
+    m = json.loads((workdir / "results/lenet5_mnist/dense/s0/metrics.json").read_text())
+    prov = m["provenance"]
+    assert {"settings", "seed", "device", "code_version", "libraries", "wall_time_s"} <= set(prov)
+    assert prov["settings"]["recipe"]["epochs"] == 1
+    assert m["data"]["n_train"] == 300
+    log = (workdir / "logs/lenet5_mnist/dense/s0.log").read_text()
+    assert "eta=" in log and "device=cpu" in log
+    # the resumable state is gone once the outputs are written
+    assert not (workdir / "results/lenet5_mnist/dense/s0/train_state.ckpt").exists()
+
+
+def test_rerun_after_completion_has_nothing_to_do(tiny_run, data_mirror):
+    workdir, _ = tiny_run
+    proc = snakemake("-n", "--configfile", TINY, "--config", f"data_mirror={data_mirror}", cwd=workdir)
+    assert "Nothing to be done" in proc.stdout
+
+
+def test_changing_one_panel_setting_reruns_only_that_panel(tiny_run, data_mirror, tmp_path):
+    workdir, _ = tiny_run
+    change = tmp_path / "change.yaml"  # config files given later override earlier ones, key by key
+    change.write_text("panels:\n  lenet5_mnist:\n    dense: {epochs: 2}\n")
+    proc = snakemake("-n", "--configfile", TINY, change, "--config", f"data_mirror={data_mirror}",
+                     cwd=workdir, check=False)
+    assert proc.returncode == 0, proc.stdout
+    counts = job_counts(proc.stdout)
+    assert counts.get("train_dense") == 1
+    assert "results/lenet5_mnist/dense/s0/model.pt" in proc.stdout
