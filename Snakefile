@@ -16,7 +16,9 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/dense.smk"
+include: "rules/pruning.smk"
 include: "rules/tables.smk"
+include: "rules/figures.smk"
 
 
 rule all:

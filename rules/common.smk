@@ -6,6 +6,11 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 PANELS = config["panels"]
+if set(config["retrain_seeds"]) & set(config["seeds"]):
+    raise ValueError(
+        f"config: retrain_seeds {config['retrain_seeds']} must differ from seeds "
+        f"{config['seeds']} (a re-init with the LOBSTER run's own seed would be a rewind)"
+    )
 SEEDS = config["seeds"]
 DATASETS = sorted({p["dataset"] for p in PANELS.values()})
 DATA_DIR = config["data_dir"]
@@ -19,6 +24,8 @@ wildcard_constraints:
     panel=_alternatives(PANELS),
     dataset=_alternatives(DATASETS),
     seed=r"\d+",
+    target=r"\d+(\.\d+)?",
+    figure=_alternatives([p["figure"] for p in PANELS.values() if p["figure"]] or ["none"]),
 
 
 # Every job runs the package of this checkout (workflow_scripts/_adapter.py); its code
@@ -28,10 +35,6 @@ wildcard_constraints:
 
 def manifest_path(dataset):
     return f"{DATA_DIR}/{dataset}.manifest.json"
-
-
-def panel_of(wildcards):
-    return PANELS[wildcards.panel]
 
 
 def split_for_panel(wildcards):
@@ -59,10 +62,37 @@ def panel_runtime(wildcards):
 GPUS = config["gpus_per_job"]
 
 
-def data_settings(wildcards):
-    """The settings of a panel that shape its data (for params: a change reruns the job)."""
-    p = PANELS[wildcards.panel]
-    return {k: p[k] for k in ("model", "dataset", "train_samples", "val_samples", "test_samples")}
+DATA_KEYS = ("model", "dataset", "train_samples", "val_samples", "test_samples")
+
+
+def settings_for(step):
+    """Input function: the settings of a panel that change the result of ``step`` (dense,
+    lobster, retrain, oneshot) and nothing else, so Snakemake's params trigger reruns exactly
+    the jobs a config change affects."""
+
+    def settings(wildcards):
+        p = PANELS[wildcards.panel]
+        out = {k: p[k] for k in DATA_KEYS}
+        if step == "retrain":  # Scratch-E: the dense recipe unless one is given
+            out["retrain"] = p.get("retrain") or p["dense"]
+        else:
+            key = {"oneshot": "oneshot_finetune"}.get(step, step)
+            out[key] = p[key]
+        return out
+
+    return settings
+
+
+def target_str(t):
+    """A target sparsity as it appears in paths: 98.0 -> '98', 99.57 -> '99.57'."""
+    return f"{float(t):g}"
+
+
+def panel_targets(wildcards):
+    return [float(t) for t in PANELS[wildcards.panel]["targets"]]
+
+
+RETRAIN_METHODS = [m for m in ("rewind", "reinit", "random") if m in config["methods"]]
 
 
 # -- targets
@@ -71,5 +101,35 @@ def dense_metrics(panel=None):
     return [f"results/{p}/dense/s{s}/metrics.json" for p in panels for s in SEEDS]
 
 
+def lobster_trajectories(panel):
+    return [f"results/{panel}/lobster/s{s}/trajectory.json" for s in SEEDS]
+
+
+def method_metrics(panel):
+    """Metrics files of every retraining and one-shot run of a panel's Fig. 1."""
+    targets = [target_str(t) for t in PANELS[panel]["targets"]]
+    out = [f"results/{panel}/{m}/s{s}/t{t}/metrics.json"
+           for m in RETRAIN_METHODS for s in SEEDS for t in targets]
+    if "oneshot" in config["methods"]:
+        out += [f"results/{panel}/oneshot/s{s}/t{t}/metrics.json" for s in SEEDS for t in targets]
+    return out
+
+
+FIGURE_PANEL = {p["figure"]: name for name, p in PANELS.items() if p["figure"]}
+
+
+def fig1_inputs(wildcards):
+    panel = FIGURE_PANEL[wildcards.figure]
+    return {
+        "dense": dense_metrics(panel),
+        "trajectories": lobster_trajectories(panel),
+        "methods": method_metrics(panel),
+    }
+
+
+def fig1_figures():
+    return [f"results/figures/{f}.{ext}" for f in FIGURE_PANEL for ext in ("pdf", "png", "csv")]
+
+
 def all_targets():
-    return ["results/tables/dense.csv"]
+    return ["results/tables/dense.csv", "results/tables/fig1.csv", *fig1_figures()]

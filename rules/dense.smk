@@ -10,7 +10,7 @@ rule train_dense:
         init="results/{panel}/dense/s{seed}/init.pt",
         metrics="results/{panel}/dense/s{seed}/metrics.json",
     params:
-        panel=panel_of,
+        panel=settings_for("dense"),
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)

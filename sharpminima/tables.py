@@ -45,3 +45,51 @@ def dense_table(metrics_paths) -> pd.DataFrame:
 
 def write_csv(df: pd.DataFrame, path) -> None:
     atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6g"))
+
+
+FIG1_COLUMNS = ["panel", "method", "target", "reached", "pruned_params_pct", "pruned_neurons_pct",
+                "n_seeds", "test_error_mean", "test_error_std", "max_reached"]
+
+
+def _point(panel, method, target, errors, params_pct, neurons_pct, max_reached=None) -> dict:
+    errors = [e for e in errors if e is not None]
+    s = pd.Series(errors, dtype=float)
+    return {
+        "panel": panel, "method": method, "target": float(target), "reached": bool(errors),
+        "pruned_params_pct": float(pd.Series(params_pct, dtype=float).mean()) if errors else None,
+        "pruned_neurons_pct": float(pd.Series(neurons_pct, dtype=float).mean()) if errors else None,
+        "n_seeds": len(errors),
+        "test_error_mean": float(s.mean()) if errors else None,
+        "test_error_std": float(s.std(ddof=1)) if len(errors) > 1 else (0.0 if errors else None),
+        "max_reached": max_reached,
+    }
+
+
+def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.DataFrame:
+    """The numbers of one Fig. 1 panel: one row per (method, target sparsity), mean and std
+    of the test error over every seed (LOBSTER seeds x retraining seeds), the sparsity the
+    method reached there (mean), and rows with ``reached = False`` for targets LOBSTER never
+    reached. A ``dense`` row (target 0) carries the dense models' error."""
+    rows = []
+    dense = [read_metrics(p) for p in dense_paths]
+    rows.append(_point(panel, "dense", 0.0, [m["test_error"] for m in dense],
+                       [m["pruned_params_pct"] for m in dense], [m["pruned_neurons_pct"] for m in dense]))
+    trajs = [read_metrics(p) for p in trajectory_paths]
+    targets = sorted({s["target"] for t in trajs for s in t["snapshots"]})
+    for target in targets:
+        snaps = [s for t in trajs for s in t["snapshots"] if s["target"] == target]
+        hit = [s for s in snaps if s["reached"]]
+        rows.append(_point(panel, "lobster", target, [s["test_error"] for s in hit],
+                           [s["pruned_params_pct"] for s in hit],
+                           [s["pruned_neurons_pct"] for s in hit],
+                           max((s.get("max_reached") or 0.0 for s in snaps if not s["reached"]), default=None)))
+    by_key: dict = {}
+    for p in method_paths:
+        m = read_metrics(p)
+        by_key.setdefault((m["method"], m["target"]), []).append(m)
+    for (method, target), ms in sorted(by_key.items()):
+        runs = [r for m in ms for r in m["runs"]]
+        rows.append(_point(panel, method, target, [r["test_error"] for r in runs],
+                           [r["pruned_params_pct"] for r in runs],
+                           [r["pruned_neurons_pct"] for r in runs]))
+    return pd.DataFrame(rows, columns=FIG1_COLUMNS)

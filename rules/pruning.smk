@@ -1,0 +1,95 @@
+# Pruning: LOBSTER trajectories (gradual), retraining of their masks (rewind / re-init /
+# random), and one-shot magnitude pruning of the dense models.
+
+
+rule lobster:
+    input:
+        manifest=manifest_for_panel,
+        split=split_for_panel,
+    output:
+        trajectory="results/{panel}/lobster/s{seed}/trajectory.json",
+        snapshots="results/{panel}/lobster/s{seed}/snapshots.pt",
+        init="results/{panel}/lobster/s{seed}/init.pt",
+    params:
+        panel=settings_for("lobster"),
+        targets=panel_targets,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
+        # resumable state of an interrupted run (not an output, so a failed job keeps it)
+        state_dir=lambda wc: f"results/{wc.panel}/lobster/s{wc.seed}/resume",
+    log:
+        "logs/{panel}/lobster/s{seed}.log",
+    benchmark:
+        "results/benchmarks/{panel}/lobster/s{seed}.tsv"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/lobster.py"
+
+
+rule retrain:
+    input:
+        manifest=manifest_for_panel,
+        split=split_for_panel,
+        trajectory="results/{panel}/lobster/s{seed}/trajectory.json",
+        snapshots="results/{panel}/lobster/s{seed}/snapshots.pt",
+        init="results/{panel}/lobster/s{seed}/init.pt",
+    output:
+        metrics="results/{panel}/{method}/s{seed}/t{target}/metrics.json",
+        models="results/{panel}/{method}/s{seed}/t{target}/models.pt",
+    wildcard_constraints:
+        method="rewind|reinit|random",
+    params:
+        panel=settings_for("retrain"),
+        target=lambda wc: float(wc.target),
+        seeds=config["retrain_seeds"],
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
+        state_dir=lambda wc: f"results/{wc.panel}/{wc.method}/s{wc.seed}/t{wc.target}/resume",
+    log:
+        "logs/{panel}/{method}/s{seed}/t{target}.log",
+    benchmark:
+        "results/benchmarks/{panel}/{method}/s{seed}/t{target}.tsv"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/retrain.py"
+
+
+rule oneshot:
+    input:
+        manifest=manifest_for_panel,
+        split=split_for_panel,
+        dense="results/{panel}/dense/s{seed}/model.pt",
+    output:
+        metrics="results/{panel}/oneshot/s{seed}/t{target}/metrics.json",
+        model="results/{panel}/oneshot/s{seed}/t{target}/model.pt",
+    params:
+        panel=settings_for("oneshot"),
+        target=lambda wc: float(wc.target),
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
+        checkpoint=lambda wc: f"results/{wc.panel}/oneshot/s{wc.seed}/t{wc.target}/train_state.ckpt",
+    log:
+        "logs/{panel}/oneshot/s{seed}/t{target}.log",
+    benchmark:
+        "results/benchmarks/{panel}/oneshot/s{seed}/t{target}.tsv"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/oneshot.py"

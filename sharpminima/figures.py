@@ -1,0 +1,107 @@
+"""The paper's figures, drawn from tidy tables (never from checkpoints).
+
+Each function takes the table a rule wrote and returns a matplotlib Figure; the caller
+saves it (PDF and PNG) next to the CSV of the plotted numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; no display is ever needed
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+# One style per method, in the paper's order of Fig. 1.
+METHOD_STYLE = {
+    "lobster": ("LOBSTER (gradual)", "C0", "o", "-"),
+    "rewind": ("Frankle & Carbin (rewind)", "C1", "s", "--"),
+    "reinit": ("Liu et al. (re-init)", "C2", "^", "--"),
+    "random": ("random pruning", "C3", "v", ":"),
+    "oneshot": ("one-shot magnitude", "C4", "D", "-."),
+}
+
+
+def sparsity_axis(pct):
+    """Position of a sparsity on Fig. 1's bottom axis: -log10(1 - pct/100), so that 90 %,
+    99 % and 99.57 % are as readable as 40 % and 60 % (the paper spaces its ticks likewise)."""
+    pct = np.minimum(np.asarray(pct, dtype=float), 99.999)
+    return -np.log10(1.0 - pct / 100.0)
+
+
+def fig1(points: pd.DataFrame, title: str) -> plt.Figure:
+    """Test error (%) against pruned parameters (%) per method, mean with a +-std band over
+    seeds; pruned neurons (%) of the LOBSTER snapshots on the top axis. Targets a method did
+    not reach are listed under the axes instead of being silently dropped."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    reached = points[points.reached]
+    for method, (label, color, marker, ls) in METHOD_STYLE.items():
+        d = reached[reached.method == method].sort_values("pruned_params_pct")
+        if d.empty:
+            continue
+        x = sparsity_axis(d.pruned_params_pct)
+        n = int(d.n_seeds.max())
+        ax.plot(x, d.test_error_mean, ls=ls, marker=marker, color=color,
+                label=f"{label} (n={n})" if n > 1 else label)
+        std = d.test_error_std.fillna(0.0)
+        if (std > 0).any():
+            ax.fill_between(x, d.test_error_mean - std, d.test_error_mean + std, color=color, alpha=0.15)
+    dense = reached[reached.method == "dense"]
+    if not dense.empty:
+        ax.axhline(float(dense.test_error_mean.iloc[0]), color="0.4", lw=0.8, ls=":",
+                   label=f"dense (n={int(dense.n_seeds.iloc[0])})")
+    lob = reached[reached.method == "lobster"].sort_values("pruned_params_pct")
+    ticks = lob if not lob.empty else reached[reached.method != "dense"].drop_duplicates("pruned_params_pct")
+    ax.set_xticks(sparsity_axis(ticks.pruned_params_pct))
+    ax.set_xticklabels([f"{v:.4g}" for v in ticks.pruned_params_pct], rotation=45, fontsize=8)
+    ax.set_xlabel("pruned parameters (%)")
+    ax.set_ylabel("test error (%)")
+    if not lob.empty:
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(sparsity_axis(lob.pruned_params_pct))
+        top.set_xticklabels([f"{v:.3g}" for v in lob.pruned_neurons_pct], rotation=45, fontsize=8)
+        top.set_xlabel("pruned neurons (%) of the LOBSTER solutions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    missed = points[~points.reached]
+    if not missed.empty:
+        lines = [f"{m}: {t:g} %" for m, t in missed[["method", "target"]].drop_duplicates().itertuples(index=False)]
+        fig.text(0.01, 0.01, "targets not reached: " + ", ".join(lines), fontsize=7, color="0.3")
+    fig.tight_layout(rect=(0, 0.04 if not missed.empty else 0, 1, 1))
+    return fig
+
+
+def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = False,
+              marks=((0.0, 0.0, "G"), (1.0, 0.0, "1-S"))) -> plt.Figure:
+    """A quantity on the plane theta(G) + a u + b v, with G and 1-S marked."""
+    grid = df.pivot(index="b", columns="a", values=value).sort_index().sort_index(axis=1)
+    a, b, z = grid.columns.values, grid.index.values, grid.values
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    if log:
+        from matplotlib.colors import LogNorm
+
+        positive = z[np.isfinite(z) & (z > 0)]
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
+        mesh = ax.pcolormesh(a, b, z, shading="nearest", norm=norm, cmap="viridis")
+    else:
+        mesh = ax.pcolormesh(a, b, z, shading="nearest", cmap="viridis")
+    cbar = fig.colorbar(mesh, ax=ax)
+    cbar.set_label(label)
+    for x, y, name in marks:
+        ax.plot([x], [y], marker="*", color="white", markeredgecolor="black", markersize=14)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), color="white",
+                    fontweight="bold")
+    ax.set_xlabel("a (direction u = 1-S - G)")
+    ax.set_ylabel("b (direction v, random on the mask, orthogonal to u)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def finite_or_nan(v):
+    return v if v is not None and math.isfinite(v) else float("nan")

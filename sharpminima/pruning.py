@@ -1,0 +1,209 @@
+"""One-shot magnitude pruning, random masks, and the three retraining baselines of Fig. 1.
+
+- :func:`magnitude_mask` / :func:`oneshot`: the "classic three stages" the paper describes
+  in its Sec. 2 (Han et al., "Learning both weights and connections for efficient neural
+  networks", NeurIPS 2015): train dense, prune the smallest-magnitude parameters to a target
+  sparsity in one shot, fine-tune with the mask fixed. (Han et al. prune iteratively and
+  layer by layer with a quality parameter; the one-shot global variant is ours.)
+- :func:`retrain` with ``kind``:
+
+  * ``"rewind"`` -- Frankle & Carbin, "The lottery ticket hypothesis" (ICLR 2019): keep a
+    pruned network's mask, reset the surviving weights to their values at the *initialisation
+    of the run that found the mask* (here: the LOBSTER run's initial weights), train with the
+    mask fixed.
+  * ``"reinit"`` -- Liu et al., "Rethinking the value of network pruning" (ICLR 2019): the
+    same mask, a fresh random initialisation (seeded by ``seed``), train with the mask fixed.
+  * ``"random"`` -- random pruning: a random mask with the same number of pruned parameters
+    in every parameter tensor (OpenLTH's layerwise random pruning; **decision**, see
+    paper-spec Sec. 2), positions uniform at random from a generator seeded by ``seed``, a
+    fresh initialisation seeded by ``seed``, train with the mask fixed.
+
+- :func:`select_snapshots`: which LOBSTER event stands for each target sparsity.
+
+Counting: sparsity is the fraction (or percent) of pruned entries over all prunable
+parameters (``masks.prunable_parameters``), as ``masks.sparsity_report`` counts it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn as nn
+
+from .masks import Mask, prunable_parameters
+from .models import build_model
+from .training import Callback, Recipe, Trainer, seed_everything, train
+
+RETRAIN_KINDS = ("rewind", "reinit", "random")
+
+
+@torch.no_grad()
+def magnitude_mask(model: nn.Module, sparsity: float, mask: Mask | None = None,
+                   scope: str = "global") -> Mask:
+    """Prune the smallest-magnitude prunable parameters so that exactly
+    ``round(sparsity * total)`` of all prunable parameters are pruned, counting those already
+    pruned in ``mask`` (which stay pruned: the result is a subset of ``mask``).
+
+    ``scope="global"`` ranks |w| across all prunable tensors together (the default, as our
+    LOBSTER threshold does); ``"layerwise"`` prunes every tensor to ``round(sparsity * numel)``.
+    Ties are broken by position (stable sort over the tensors in ``prunable_parameters``
+    order, flattened row-major): the earlier entry is pruned first. If ``mask`` already
+    prunes more than asked, it is returned unchanged (a copy)."""
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"sparsity must be a fraction in [0, 1], got {sparsity}")
+    params = prunable_parameters(model)
+    if mask is None:
+        mask = Mask.ones(model)
+    names = list(params)
+    if scope == "global":
+        groups = [names]
+    elif scope == "layerwise":
+        groups = [[n] for n in names]
+    else:
+        raise ValueError(f"scope must be 'global' or 'layerwise', got {scope!r}")
+    out = Mask({n: mask[n].to(params[n].device).clone() for n in names})
+    for group in groups:
+        keep = torch.cat([out[n].flatten() for n in group])
+        total = keep.numel()
+        target = int(round(sparsity * total))
+        n_new = target - (total - int(keep.sum()))
+        if n_new <= 0:
+            continue
+        mags = torch.cat([params[n].detach().abs().flatten().float() for n in group])
+        mags = torch.where(keep, mags, torch.full_like(mags, float("inf")))
+        order = torch.sort(mags, stable=True).indices[:n_new]
+        keep[order] = False
+        offset = 0
+        for n in group:
+            k = out[n].numel()
+            out[n] = keep[offset : offset + k].view_as(out[n]).clone()
+            offset += k
+    return out
+
+
+def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:
+    """A random mask with, in every parameter tensor, as many pruned entries as ``mask``;
+    their positions uniform at random (``torch.randperm`` from ``generator``, tensors drawn
+    in ``mask``'s order). Returned on ``mask``'s devices; ``generator`` is a CPU generator."""
+    out = {}
+    for n, m in mask.items():
+        numel = m.numel()
+        n_pruned = numel - int(m.sum())
+        keep = torch.ones(numel, dtype=torch.bool)
+        if n_pruned:
+            keep[torch.randperm(numel, generator=generator)[:n_pruned]] = False
+        out[n] = keep.view(m.shape).to(m.device)
+    return Mask(out)
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        torch.equal(a[k].detach().cpu(), b[k].detach().cpu()) for k in a
+    )
+
+
+def retrain(
+    kind: str,
+    model_name: str,
+    num_classes: int,
+    mask: Mask,
+    data,
+    recipe: Recipe,
+    *,
+    seed: int,
+    device="cpu",
+    init_state: dict | None = None,
+    checkpoint=None,
+    augment: Callable | None = None,
+    log: Callable[[str], None] = print,
+    callbacks: Iterable[Callback] = (),
+    evaluate_test: bool = True,
+) -> Trainer:
+    """Retrain a pruned network from scratch with its mask fixed (module docstring has the
+    three definitions). Returns the :class:`training.Trainer`; ``trainer.mask`` is the mask
+    used (for ``"random"``, the drawn one).
+
+    - ``"rewind"``: ``init_state`` (the LOBSTER run's initial weights, buffers included) is
+      loaded, then the engine zeroes the pruned entries: training starts exactly from
+      ``init_state * mask``. ``seed`` sets the data order.
+    - ``"reinit"``: ``seed_everything(seed)``, then ``build_model``: a fresh init. If
+      ``init_state`` is given and the fresh init equals it (the LOBSTER run's own seed), this
+      raises: that would be a rewind, not a re-init.
+    - ``"random"``: mask from ``random_mask_like(mask, torch.Generator().manual_seed(seed))``,
+      then the fresh init of ``"reinit"`` with the same ``seed`` (so ``reinit`` and ``random``
+      of one seed share their init and data order and differ by the mask only)."""
+    if kind not in RETRAIN_KINDS:
+        raise ValueError(f"retrain kind must be one of {RETRAIN_KINDS}, got {kind!r}")
+    mask = Mask({n: m.detach().cpu().bool() for n, m in mask.items()})
+    if kind == "random":
+        mask = random_mask_like(mask, torch.Generator().manual_seed(seed))
+    seed_everything(seed)
+    model = build_model(model_name, num_classes=num_classes)
+    if kind == "rewind":
+        if init_state is None:
+            raise ValueError("retrain('rewind') needs init_state: the LOBSTER run's initial weights")
+        model.load_state_dict(init_state)
+    elif init_state is not None and _same_weights(model.state_dict(), init_state):
+        raise ValueError(
+            f"retrain({kind!r}) with seed {seed} reproduces init_state (the LOBSTER run's "
+            "initial weights): use a seed other than the LOBSTER run's"
+        )
+    return train(model, data, recipe, seed=seed, device=device, mask=mask,
+                 checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
+                 evaluate_test=evaluate_test, name=f"retrain-{kind}")
+
+
+def oneshot(
+    model_dense_state: dict,
+    model_name: str,
+    num_classes: int,
+    data,
+    sparsity: float,
+    finetune_recipe: Recipe,
+    *,
+    seed: int,
+    device="cpu",
+    scope: str = "global",
+    checkpoint=None,
+    augment: Callable | None = None,
+    log: Callable[[str], None] = print,
+    callbacks: Iterable[Callback] = (),
+    evaluate_test: bool = True,
+) -> Trainer:
+    """One-shot magnitude pruning of a trained dense network and fine-tuning: load
+    ``model_dense_state``, prune the ``sparsity`` fraction (in [0, 1]) of smallest-|w|
+    prunable parameters (:func:`magnitude_mask`, ``scope`` global by default), fine-tune with
+    ``finetune_recipe`` and the mask fixed (``seed`` sets the data order). Returns the
+    trainer (``trainer.mask`` is the mask)."""
+    seed_everything(seed)
+    model = build_model(model_name, num_classes=num_classes)
+    model.load_state_dict(model_dense_state)
+    mask = magnitude_mask(model, sparsity, scope=scope)
+    log(f"[oneshot] pruned {100.0 * mask.pruned_fraction:.3f} % of prunable parameters by magnitude ({scope})")
+    return train(model, data, finetune_recipe, seed=seed, device=device, mask=mask,
+                 checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
+                 evaluate_test=evaluate_test, name="oneshot")
+
+
+def select_snapshots(events: Sequence[dict], targets: Sequence[float],
+                     key: str = "pruned_params_pct", tol: float = 1e-9) -> list[dict]:
+    """For each target sparsity (percent), the FIRST event (by ``event`` index, else list
+    order) whose ``key`` is ``>= target - tol``, as a copy with ``target`` and
+    ``reached: True`` added; where none reaches it, ``{"target", "reached": False,
+    "max_reached"}`` (``max_reached`` None when there are no events). One entry per target,
+    in the targets' order."""
+    ordered = sorted(events, key=lambda e: e.get("event", 0)) if all(
+        "event" in e for e in events) else list(events)
+    out = []
+    for t in targets:
+        hit = next((e for e in ordered if float(e[key]) >= float(t) - tol), None)
+        if hit is not None:
+            out.append({**hit, "target": t, "reached": True})
+        else:
+            out.append({
+                "target": t,
+                "reached": False,
+                "max_reached": max((float(e[key]) for e in ordered), default=None),
+            })
+    return out

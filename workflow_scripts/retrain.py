@@ -1,0 +1,26 @@
+"""Retrain one LOBSTER snapshot's mask (rewind / reinit / random), every seed in one job."""
+
+from _adapter import start
+
+log = start(snakemake)
+
+from sharpminima.experiments import run_retrain
+
+run_retrain(
+    kind=snakemake.wildcards.method,
+    panel_name=snakemake.wildcards.panel,
+    panel=snakemake.params.panel,
+    data_dir=snakemake.params.data_dir,
+    split_path=snakemake.input.split,
+    trajectory=snakemake.input.trajectory,
+    snapshots=snakemake.input.snapshots,
+    init=snakemake.input.init,
+    target=snakemake.params.target,
+    seeds=snakemake.params.seeds,
+    device_spec=snakemake.params.device,
+    threads=snakemake.threads,
+    metrics_out=snakemake.output.metrics,
+    models_out=snakemake.output.models,
+    state_dir=snakemake.params.state_dir,
+    log=log,
+)
