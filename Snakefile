@@ -18,6 +18,7 @@ include: "rules/data.smk"
 include: "rules/dense.smk"
 include: "rules/pruning.smk"
 include: "rules/tables.smk"
+include: "rules/landscape.smk"
 include: "rules/figures.smk"
 
 

@@ -75,7 +75,7 @@ def settings_for(step):
         out = {k: p[k] for k in DATA_KEYS}
         if step == "retrain":  # Scratch-E: the dense recipe unless one is given
             out["retrain"] = p.get("retrain") or p["dense"]
-        else:
+        elif step != "landscape":  # the landscape needs the data settings only
             key = {"oneshot": "oneshot_finetune"}.get(step, step)
             out[key] = p[key]
         return out
@@ -131,5 +131,42 @@ def fig1_figures():
     return [f"results/figures/{f}.{ext}" for f in FIGURE_PANEL for ext in ("pdf", "png", "csv")]
 
 
+# -- the landscape (Fig. 2, 3, 4)
+LANDSCAPE = config["landscape"]
+if LANDSCAPE["panel"] not in PANELS:
+    raise ValueError(f"config: landscape.panel {LANDSCAPE['panel']!r} is not a panel ({sorted(PANELS)})")
+if "rewind" not in config["methods"]:
+    raise ValueError("config: the landscape needs 1-S, the rewind retraining: keep 'rewind' in methods")
+_lt = LANDSCAPE["target"]
+if _lt is not None and float(_lt) not in [float(t) for t in PANELS[LANDSCAPE["panel"]]["targets"]]:
+    raise ValueError(f"config: landscape.target {_lt} is not one of the targets of panel {LANDSCAPE['panel']}")
+LANDSCAPE_RETRAIN_SEED = (LANDSCAPE["retrain_seed"] if LANDSCAPE["retrain_seed"] is not None
+                          else config["retrain_seeds"][0])
+if LANDSCAPE_RETRAIN_SEED not in config["retrain_seeds"]:
+    raise ValueError(f"config: landscape.retrain_seed {LANDSCAPE_RETRAIN_SEED} is not in retrain_seeds")
+LANDSCAPE_DIR = f"results/landscape/{LANDSCAPE['panel']}"
+LANDSCAPE_FIGURES = ["fig2a", "fig2b", "fig3", "fig4a", "fig4b"]
+LANDSCAPE_MAP_KIND = {"fig2a": "loss", "fig3": "psp", "fig4a": "psp", "fig4b": "psp"}
+
+
+def plane_inputs(wildcards):
+    """G needs the LOBSTER run (first seed); 1-S the rewind retraining at the chosen target,
+    or at every target when the choice is 'the highest reached' (known only after LOBSTER)."""
+    panel, seed = wildcards.panel, SEEDS[0]
+    targets = PANELS[panel]["targets"] if LANDSCAPE["target"] is None else [LANDSCAPE["target"]]
+    base = f"results/{panel}/rewind/s{seed}"
+    return {
+        "trajectory": f"results/{panel}/lobster/s{seed}/trajectory.json",
+        "snapshots": f"results/{panel}/lobster/s{seed}/snapshots.pt",
+        "rewind_metrics": [f"{base}/t{target_str(t)}/metrics.json" for t in targets],
+        "rewind_models": [f"{base}/t{target_str(t)}/models.pt" for t in targets],
+    }
+
+
+def landscape_figures():
+    return [f"results/figures/{f}.{ext}" for f in LANDSCAPE_FIGURES for ext in ("pdf", "png", "csv")]
+
+
 def all_targets():
-    return ["results/tables/dense.csv", "results/tables/fig1.csv", *fig1_figures()]
+    return ["results/tables/dense.csv", "results/tables/fig1.csv", *fig1_figures(),
+            *landscape_figures()]

@@ -3,6 +3,8 @@
 localrules:
     fig1,
     fig1_table,
+    landscape_figure,
+    fig2b,
 
 
 rule fig1:
@@ -36,3 +38,38 @@ rule fig1_table:
         "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/concat_tables.py"
+
+
+rule landscape_figure:
+    input:
+        table=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
+        meta=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
+    output:
+        pdf=report("results/figures/{lfig}.pdf", caption="../report/landscape.rst", category="Landscape"),
+        png="results/figures/{lfig}.png",
+        csv="results/figures/{lfig}.csv",
+    wildcard_constraints:
+        lfig="fig2a|fig3|fig4a|fig4b",
+    log:
+        "logs/figures/{lfig}.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/landscape_figure.py"
+
+
+rule fig2b:
+    input:
+        points=f"{LANDSCAPE_DIR}/hessian.csv",
+        meta=f"{LANDSCAPE_DIR}/hessian.json",
+        map=f"{LANDSCAPE_DIR}/hessian_map.csv",
+    output:
+        pdf=report("results/figures/fig2b.pdf", caption="../report/fig2b.rst", category="Landscape"),
+        png="results/figures/fig2b.png",
+        csv="results/figures/fig2b.csv",
+    log:
+        "logs/figures/fig2b.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/fig2b.py"

@@ -278,3 +278,150 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     atomic_write_json(metrics_out, metrics)
     Path(checkpoint).unlink(missing_ok=True)
     return metrics
+
+
+# ---------------------------------------------------------------------------------------
+# The landscape around the sparsest solutions: plane, maps, Hessian
+# ---------------------------------------------------------------------------------------
+
+
+def choose_landscape_target(trajectory: dict, target) -> dict:
+    """The LOBSTER snapshot the landscape is drawn around: the configured ``target``, or
+    (None) the highest target the run reached. A clear error when it was not reached."""
+    reached = [s for s in trajectory["snapshots"] if s["reached"]]
+    if target is None:
+        if not reached:
+            raise ValueError(f"landscape: LOBSTER ({trajectory['panel']}) reached none of its "
+                             "targets; there is no sparse solution to analyse")
+        return max(reached, key=lambda s: s["target"])
+    snap = next((s for s in trajectory["snapshots"] if abs(s["target"] - float(target)) < 1e-9), None)
+    if snap is None or not snap["reached"]:
+        raise ValueError(f"landscape.target {target} was not reached by LOBSTER on "
+                         f"{trajectory['panel']} (reached: {[s['target'] for s in reached]})")
+    return snap
+
+
+def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_metrics,
+                rewind_models, target, retrain_seed, settings: dict, plane_out, meta_out,
+                log=print) -> dict:
+    """The plane through G (the LOBSTER snapshot at the chosen target) and 1-S (the
+    Frankle & Carbin retraining of the same mask, seed ``retrain_seed``)."""
+    from .landscape import make_plane
+
+    timer = Timer()
+    traj = json.loads(Path(trajectory).read_text())
+    snap = choose_landscape_target(traj, target)
+    key = f"{snap['target']:g}"
+    idx = next(i for i, p in enumerate(rewind_metrics) if Path(p).parent.name == f"t{key}")
+    g = torch.load(snapshots, map_location="cpu", weights_only=False)[snap["event"]]
+    s_all = torch.load(rewind_models[idx], map_location="cpu", weights_only=False)
+    if int(retrain_seed) not in s_all:
+        raise ValueError(f"landscape.retrain_seed {retrain_seed} is not among the rewind seeds {sorted(s_all)}")
+    s = s_all[int(retrain_seed)]
+    mask = {k: t.bool() for k, t in g["mask"].items()}
+    res_a, res_b = settings["resolution"]
+    plane = make_plane(g["state_dict"], s["state_dict"], mask, seed=settings["noise_seed"],
+                       res_a=res_a, res_b=res_b,
+                       meta={"panel": panel_name, "target": snap["target"], "event": snap["event"],
+                             "pruned_params_pct": snap["pruned_params_pct"],
+                             "pruned_neurons_pct": snap["pruned_neurons_pct"],
+                             "retrain_seed": int(retrain_seed)})
+    plane.save(plane_out)
+    meta = {**plane.meta, "lobster_seed": traj["seed"], "model": panel["model"],
+            "dataset": panel["dataset"],
+            "provenance": provenance(settings={"landscape": settings, "target": snap["target"]},
+                                     seed=settings["noise_seed"], wall_time_s=timer.elapsed)}
+    atomic_write_json(meta_out, meta)
+    log(f"plane around {panel_name} at {snap['pruned_params_pct']:.3f} % (target {key}): "
+        f"|u|={plane.meta['norm_u']:.4g}, cos(u,v)={plane.meta['cos_uv']:.2e}, grid {res_a}x{res_b}")
+    return meta
+
+
+def _landscape_data(panel, data_dir, split_path, device, samples):
+    """The first ``samples`` training samples of the panel: the 'training loss' of Fig. 2."""
+    data = load_panel_data(panel, data_dir, split_path, device)
+    x, y = data.train
+    if samples is not None and samples > len(x):
+        raise ValueError(f"landscape.samples={samples} exceeds the panel's {len(x)} training samples")
+    n = len(x) if samples is None else samples
+    return data, x[:n], y[:n]
+
+
+def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settings: dict,
+                  device_spec="auto", threads=None, table_out, log=print) -> None:
+    """One map on the plane: ``kind`` = ``loss`` (Fig. 2a) or ``psp`` (PSP norm and the
+    first- and second-order PSP entropies of Fig. 3, 4a, 4b, in one pass per point)."""
+    from .landscape import Plane, map_plane, tune_malloc
+
+    timer = Timer()
+    tune_malloc()
+    device = setup(panel, device_spec, threads, log)
+    pl = Plane.load(plane)
+    data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
+    quantities = {"loss": ["loss", "accuracy"],
+                  "psp": ["psp_norm", "entropy1", f"entropy2_{settings['entropy2']}"]}[kind]
+    df = map_plane(lambda: build_model(panel["model"], num_classes=data.num_classes), pl, x, y,
+                   quantities=quantities, batch_size=settings["batch_size"],
+                   compact=settings["compact"], num_classes=data.num_classes,
+                   joint_max_pairs=settings["joint_max_pairs"], seed=settings["noise_seed"],
+                   per_layer=kind == "psp", log=log)
+    if kind == "psp":  # one name for the chosen second-order definition
+        df["entropy2"] = df[f"entropy2_{settings['entropy2']}"]
+    meta = {"kind": kind, "quantities": quantities, "n_samples": int(len(x)),
+            "split": "train (first samples of the panel's training split)",
+            "entropy2_definition": settings["entropy2"], "compacted": df.attrs["compacted"],
+            "compact_info": df.attrs["compact_info"], "map_seconds": df.attrs["seconds"],
+            "joint_pairs": df.attrs.get("joint_pairs"), "plane": pl.meta,
+            "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
+                                     wall_time_s=timer.elapsed)}
+    from .tables import write_csv
+
+    write_csv(df, table_out)
+    atomic_write_json(Path(table_out).with_suffix(".json"), meta)
+    log(f"{kind} map: {len(df)} points in {df.attrs['seconds']:.1f}s "
+        f"(compacted={df.attrs['compacted']})")
+
+
+def hessian_grid_points(plane, resolution) -> list[tuple[int, int]]:
+    """A coarser sub-grid of the plane's grid (evenly spaced indices, ends included)."""
+    import numpy as np
+
+    ra, rb = plane.shape
+    ha, hb = (min(int(resolution[0]), ra), min(int(resolution[1]), rb))
+    ia = sorted(set(np.rint(np.linspace(0, ra - 1, ha)).astype(int).tolist())) if ha > 0 else []
+    ib = sorted(set(np.rint(np.linspace(0, rb - 1, hb)).astype(int).tolist())) if hb > 0 else []
+    return [(i, j) for i in ia for j in ib]
+
+
+def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
+                device_spec="auto", threads=None, points_out, map_out, log=print) -> None:
+    """Top-k Hessian eigenvalues of the training loss in the sparse subspace at G and 1-S
+    (``points_out``), and their mean on a coarser grid of the same plane (``map_out``)."""
+    from .landscape import Plane, map_hessian, tune_malloc
+    from .tables import write_csv
+
+    timer = Timer()
+    tune_malloc()
+    device = setup(panel, device_spec, threads, log)
+    pl = Plane.load(plane)
+    h = settings["hessian"]
+    data, x, y = _landscape_data(panel, data_dir, split_path, device, h["samples"])
+    builder = lambda: build_model(panel["model"], num_classes=data.num_classes)  # noqa: E731
+    kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"], log=log)
+    g_idx, s_idx = pl.meta["g_index"], pl.meta["s_index"]
+    if g_idx is None or s_idx is None:
+        raise ValueError("landscape.resolution must put G (a=0) and 1-S (a=1) on the grid: "
+                         "use res_a = 4k+1 and an odd res_b")
+    at = map_hessian(builder, pl, x, y, points=[tuple(g_idx), tuple(s_idx)], **kw)
+    at.insert(0, "solution", ["G", "1-S"])
+    write_csv(at, points_out)
+    grid = hessian_grid_points(pl, h["resolution"])
+    hm = map_hessian(builder, pl, x, y, points=grid, **kw) if grid else at.iloc[0:0]
+    write_csv(hm, map_out)
+    meta = {"n_samples": int(len(x)), "split": "train", "settings": h, "plane": pl.meta,
+            "n_hvp_total": int(at.n_hvp.sum() + (hm.n_hvp.sum() if len(hm) else 0)),
+            "provenance": provenance(settings=settings, seed=h["seed"], device=device,
+                                     wall_time_s=timer.elapsed)}
+    atomic_write_json(Path(points_out).with_suffix(".json"), meta)
+    log(f"hessian: G top-{h['k']} {at.iloc[0, 5:5 + h['k']].tolist()}, "
+        f"1-S {at.iloc[1, 5:5 + h['k']].tolist()}; {len(hm)} map points in {timer.elapsed:.1f}s")

@@ -105,3 +105,47 @@ def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = 
 
 def finite_or_nan(v):
     return v if v is not None and math.isfinite(v) else float("nan")
+
+
+# Fig. 2a, 3, 4a, 4b: which column of which map, and how it is drawn.
+LANDSCAPE_MAPS = {
+    "fig2a": ("loss", "loss", "training loss", True),
+    "fig3": ("psp", "psp_norm", "PSP L2 norm (mean z^2, summed over hidden layers)", False),
+    "fig4a": ("psp", "entropy1", "first-order PSP entropy (bits)", False),
+    "fig4b": ("psp", "entropy2", "second-order PSP entropy (bits)", False),
+}
+
+
+def hessian_figure(points: pd.DataFrame, grid: pd.DataFrame, title: str) -> plt.Figure:
+    """Fig. 2b: the top-k eigenvalues at G and 1-S side by side, and (when computed) the
+    mean of the top-k on a coarse grid of the plane."""
+    eig_cols = [c for c in points.columns if c.startswith("eig") and c[3:].isdigit()]
+    has_map = grid is not None and len(grid) > 0
+    fig, axes = plt.subplots(1, 2 if has_map else 1, figsize=(11 if has_map else 5.6, 4.4))
+    ax = axes[0] if has_map else axes
+    k = np.arange(1, len(eig_cols) + 1)
+    width = 0.38
+    for off, (_, row) in zip((-width / 2, width / 2), points.iterrows()):
+        vals = row[eig_cols].astype(float).values
+        ax.bar(k + off, vals, width, label=row["solution"])
+    ax.set_xticks(k)
+    ax.set_xlabel("eigenvalue rank")
+    ax.set_ylabel("Hessian eigenvalue (sparse subspace)")
+    positive = points[eig_cols].astype(float).values
+    if (positive > 0).all():
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(title, fontsize=9)
+    if has_map:
+        g = grid.pivot(index="b", columns="a", values="eig_mean").sort_index().sort_index(axis=1)
+        mesh = axes[1].pcolormesh(g.columns.values, g.index.values, g.values, shading="nearest", cmap="magma")
+        fig.colorbar(mesh, ax=axes[1]).set_label(f"mean of the top-{len(eig_cols)} eigenvalues")
+        for x, y, name in ((0.0, 0.0, "G"), (1.0, 0.0, "1-S")):
+            axes[1].plot([x], [y], marker="*", color="white", markeredgecolor="black", markersize=14)
+            axes[1].annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), color="white", fontweight="bold")
+        axes[1].set_xlabel("a")
+        axes[1].set_ylabel("b")
+        axes[1].set_title("coarse grid of the same plane", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,413 @@
+"""The plane around the sparsest solutions and the maps on it (paper Fig. 2a, 2b, 3, 4a, 4b).
+
+Plane (paper-spec Sec. 3, **decision**): origin ``G`` (the LOBSTER solution),
+``u = theta(1-S) - theta(G)``, ``v`` = Gaussian noise on the mask's support, made orthogonal to
+``u`` (Gram-Schmidt) and scaled to ``|u|``. A point is
+
+    theta(a, b) = theta(G) + a u + b v,   a in a_range (default [-0.5, 1.5]), b in b_range ([-1, 1])
+
+computed in float64 as ``(1 - a) theta(G) + a theta(1-S) + b v`` (the same point), then cast
+to the parameters' dtype, so that ``(0, 0)`` is ``G`` and ``(1, 0)`` is ``1-S`` *bit for bit*.
+
+- Only the mask's parameters (the prunable ones) move. Every other entry of the state (non-
+  prunable parameters, BatchNorm running statistics and other buffers) is taken from ``G``.
+  ``G`` and ``1-S`` must be zero off the mask (they share it: 1-S retrains G's mask), so every
+  point of the plane is zero off the mask too and lives in the mask's subspace.
+- ``v``: one ``torch.Generator`` seeded with ``seed``, a float64 normal draw of each mask
+  tensor's full shape in the mask's key order, times the mask.
+- Grid: ``a_i = a0 + (a1 - a0) i / (res_a - 1)`` in float64, and likewise ``b_j``; values within
+  1e-12 of 0 or 1 are snapped to exactly 0 / 1. G and 1-S are grid points when
+  ``(res_a - 1)`` is a multiple of 4 with the default range (and ``res_b`` odd);
+  ``meta["g_index"]`` / ``meta["s_index"]`` say where (or None).
+
+The plane is made once (:func:`make_plane`), saved (:meth:`Plane.save`, atomic), and every map
+reads the same file. Maps: :func:`map_plane` (loss, accuracy, PSP norm, PSP entropies, one
+pass per point) and :func:`map_hessian` (top-k Hessian eigenvalues per point).
+
+Speed: by default the maps evaluate a dead-neuron-compacted network (``compact.py``), exact for
+the chain networks (LeNet-300, LeNet-5); for other architectures they fall back to the dense
+point-by-point loop (``compact=False``), which is also the reference of tests and benchmarks.
+Call :func:`tune_malloc` at the start of a process that evaluates large batches.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from .compact import compact_model
+from .provenance import atomic_torch_save
+from .psp import DEFAULT_JOINT_MAX_PAIRS, QUANTITIES, evaluate
+
+__all__ = ["Plane", "make_plane", "plane_point", "map_plane", "map_hessian", "tune_malloc",
+           "QUANTITIES", "PLANE_FORMAT"]
+
+PLANE_FORMAT = "sharpminima.plane/1"
+_log = logging.getLogger(__name__)
+
+# evaluate() keys -> map column names
+_RESULT_KEYS = {
+    "loss": "loss",
+    "accuracy": "accuracy",
+    "psp_norm": "psp_l2_norm",
+    "entropy1": "entropy_first_order",
+    "entropy2_agreement": "entropy_second_order_agreement",
+    "entropy2_joint": "entropy_second_order_joint",
+}
+_LAYER_KEYS = {
+    "psp_norm": "psp_norm",
+    "entropy1": "entropy_first_order",
+    "entropy2_agreement": "entropy_second_order_agreement",
+    "entropy2_joint": "entropy_second_order_joint",
+}
+
+
+def tune_malloc() -> bool:
+    """Keep glibc from returning large freed blocks to the OS (``M_MMAP_MAX = 0``,
+    ``M_TRIM_THRESHOLD = 2**31 - 1``), as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in
+    the environment would: 1.5-2x for large-batch evaluation and Hessian-vector products on
+    this CPU (docs: environment.md). Returns True when applied (glibc only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok1 = libc.mallopt(-4, 0)  # M_MMAP_MAX
+        ok2 = libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD
+        return bool(ok1) and bool(ok2)
+    except (OSError, AttributeError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# the plane
+
+
+def _grid(lo: float, hi: float, res: int) -> torch.Tensor:
+    if res < 1:
+        raise ValueError("resolution must be >= 1")
+    if res == 1:
+        g = torch.tensor([float(lo)], dtype=torch.float64)
+    else:
+        i = torch.arange(res, dtype=torch.float64)
+        g = lo + (hi - lo) * i / (res - 1)
+    for exact in (0.0, 1.0):
+        g = torch.where((g - exact).abs() < 1e-12, torch.full_like(g, exact), g)
+    return g
+
+
+def _index_of(g: torch.Tensor, value: float):
+    hit = torch.nonzero(g == value).flatten()
+    return int(hit[0]) if hit.numel() else None
+
+
+@dataclass
+class Plane:
+    """The plane: ``origin`` = theta(G) (the full state dict: parameters and buffers),
+    ``end`` = theta(1-S) on the mask's keys, ``u = end - origin`` and ``v`` (float64, mask's
+    keys), ``mask``, the grid axes ``a`` and ``b`` (float64) and ``meta`` (JSON-able)."""
+
+    origin: dict
+    end: dict
+    u: dict
+    v: dict
+    mask: dict
+    a: torch.Tensor
+    b: torch.Tensor
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.mask)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.a.numel()), int(self.b.numel()))
+
+    def points(self) -> list[tuple[int, int, float, float]]:
+        """All grid points ``(i, j, a, b)``, rows over ``a``."""
+        return [(i, j, float(a), float(b)) for i, a in enumerate(self.a) for j, b in enumerate(self.b)]
+
+    def state_dict(self) -> dict:
+        return {
+            "format": PLANE_FORMAT,
+            "origin": {k: v.cpu() for k, v in self.origin.items()},
+            "end": {k: v.cpu() for k, v in self.end.items()},
+            "u": {k: v.cpu() for k, v in self.u.items()},
+            "v": {k: v.cpu() for k, v in self.v.items()},
+            "mask": {k: v.cpu().bool() for k, v in self.mask.items()},
+            "a": self.a.cpu(),
+            "b": self.b.cpu(),
+            "meta": dict(self.meta),
+        }
+
+    def save(self, path) -> None:
+        atomic_torch_save(self.state_dict(), path)
+
+    @classmethod
+    def load(cls, path, map_location="cpu") -> "Plane":
+        d = torch.load(Path(path), map_location=map_location, weights_only=True)
+        if d.get("format") != PLANE_FORMAT:
+            raise ValueError(f"{path}: not a plane file ({d.get('format')!r} != {PLANE_FORMAT!r})")
+        return cls(origin=d["origin"], end=d["end"], u=d["u"], v=d["v"], mask=d["mask"],
+                   a=d["a"], b=d["b"], meta=d["meta"])
+
+
+def _as_state(theta) -> dict:
+    if isinstance(theta, nn.Module):
+        theta = theta.state_dict()
+    return {k: v.detach().cpu().clone() for k, v in theta.items()}
+
+
+def make_plane(theta_g: Mapping[str, torch.Tensor] | nn.Module,
+               theta_s: Mapping[str, torch.Tensor] | nn.Module,
+               mask: Mapping[str, torch.Tensor], seed: int, res_a: int, res_b: int,
+               a_range: tuple[float, float] = (-0.5, 1.5), b_range: tuple[float, float] = (-1.0, 1.0),
+               meta: dict | None = None) -> Plane:
+    """Build the plane through ``G = theta_g`` and ``1-S = theta_s`` (state dicts, or modules)
+    for ``mask`` (``name -> bool tensor``; the moving parameters). See the module docstring."""
+    G = _as_state(theta_g)
+    S = _as_state(theta_s)
+    mask = {k: m.detach().cpu().bool() for k, m in mask.items()}
+    missing = [k for k in mask if k not in G or k not in S]
+    if missing:
+        raise KeyError(f"mask entries missing from theta_g/theta_s: {missing[:5]}")
+    for name, th in (("theta_g", G), ("theta_s", S)):
+        off = [k for k in mask if bool((th[k][~mask[k]] != 0).any())]
+        if off:
+            raise ValueError(f"{name} is non-zero off the mask in {off[:5]}: not in the mask's subspace")
+    gen = torch.Generator().manual_seed(int(seed))
+    u = {k: S[k].double() - G[k].double() for k in mask}
+    noise = {k: torch.randn(mask[k].shape, generator=gen, dtype=torch.float64) * mask[k] for k in mask}
+    uu = sum(float((t * t).sum()) for t in u.values())
+    if uu == 0.0:
+        raise ValueError("theta_g and theta_s coincide on the mask: u = 0")
+    nu = sum(float((noise[k] * u[k]).sum()) for k in mask)
+    v = {k: noise[k] - (nu / uu) * u[k] for k in mask}
+    # second Gram-Schmidt pass: orthogonality to float64 rounding
+    vu = sum(float((v[k] * u[k]).sum()) for k in mask)
+    v = {k: v[k] - (vu / uu) * u[k] for k in mask}
+    vv = sum(float((t * t).sum()) for t in v.values())
+    scale = math.sqrt(uu / vv)
+    v = {k: t * scale for k, t in v.items()}
+    a = _grid(a_range[0], a_range[1], res_a)
+    b = _grid(b_range[0], b_range[1], res_b)
+    norm_u = math.sqrt(uu)
+    norm_v = math.sqrt(sum(float((t * t).sum()) for t in v.values()))
+    dot = sum(float((v[k] * u[k]).sum()) for k in mask)
+    gi, gj = _index_of(a, 0.0), _index_of(b, 0.0)
+    si = _index_of(a, 1.0)
+    m = {
+        "format": PLANE_FORMAT,
+        "seed": int(seed),
+        "res_a": int(res_a),
+        "res_b": int(res_b),
+        "a_range": [float(a_range[0]), float(a_range[1])],
+        "b_range": [float(b_range[0]), float(b_range[1])],
+        "keys": list(mask),
+        "support": int(sum(int(t.sum()) for t in mask.values())),
+        "params_total": int(sum(t.numel() for t in mask.values())),
+        "norm_u": norm_u,
+        "norm_v": norm_v,
+        "cos_uv": dot / (norm_u * norm_v),
+        "g_index": None if gi is None or gj is None else [gi, gj],
+        "s_index": None if si is None or gj is None else [si, gj],
+        "point_formula": "(1-a)*G + a*S + b*v in float64, cast to the parameter dtype",
+        "non_prunable": "taken from G (origin)",
+    }
+    if meta:
+        m.update(meta)
+    return Plane(origin=G, end={k: S[k] for k in mask}, u=u, v=v, mask=mask, a=a, b=b, meta=m)
+
+
+def plane_point(plane: Plane, a: float, b: float, device=None) -> dict[str, torch.Tensor]:
+    """The full state dict at ``theta(a, b)`` (the mask's entries move; the rest is G)."""
+    a = float(a)
+    b = float(b)
+    out = {}
+    for k, g in plane.origin.items():
+        if k in plane.mask:
+            s = plane.end[k]
+            t = (1.0 - a) * g.double() + a * s.double() + b * plane.v[k]
+            t = t.to(g.dtype)
+        else:
+            t = g
+        out[k] = t if device is None else t.to(device)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# maps
+
+
+def _resolve_model(model_or_builder) -> nn.Module:
+    if isinstance(model_or_builder, nn.Module):
+        return model_or_builder
+    if callable(model_or_builder):
+        m = model_or_builder()
+        if not isinstance(m, nn.Module):
+            raise TypeError("the model builder must return an nn.Module")
+        return m
+    raise TypeError("model must be an nn.Module or a callable returning one")
+
+
+def _num_classes(model: nn.Module, y: torch.Tensor) -> int:
+    lin = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if lin:
+        return int(lin[-1].out_features)
+    return int(y.max()) + 1
+
+
+def _select_points(plane: Plane, points):
+    allp = plane.points()
+    if points is None:
+        return allp
+    want = {(int(i), int(j)) for i, j in points}
+    return [p for p in allp if (p[0], p[1]) in want]
+
+
+class _Progress:
+    def __init__(self, points, log, what):
+        self.rows = sorted({p[0] for p in points})
+        self.left = {i: sum(1 for p in points if p[0] == i) for i in self.rows}
+        self.total = len(points)
+        self.done = 0
+        self.t0 = time.perf_counter()
+        self.log = log
+        self.what = what
+
+    def tick(self, i):
+        self.done += 1
+        self.left[i] -= 1
+        if self.left[i] == 0:
+            el = time.perf_counter() - self.t0
+            eta = el / self.done * (self.total - self.done)
+            k = self.rows.index(i) + 1
+            self.log(f"{self.what}: row {k}/{len(self.rows)} (a index {i}) done, "
+                     f"{self.done}/{self.total} points, elapsed {el:.1f} s, ETA {eta:.1f} s")
+
+
+def _logger(log):
+    if log is None:
+        return _log.info
+    if log is False:
+        return lambda msg: None
+    return log
+
+
+def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
+              quantities: Sequence[str] = ("loss", "psp_norm", "entropy1", "entropy2_agreement"),
+              batch_size: int = 1000, compact: bool = True, num_classes: int | None = None,
+              joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
+              points: Iterable[tuple[int, int]] | None = None, per_layer: bool = False,
+              log: Callable[[str], None] | None | bool = None):
+    """Evaluate ``quantities`` (any of :data:`QUANTITIES`) at every grid point (or at
+    ``points``, a subset of ``(i, j)`` indices), one pass over ``(x, y)`` per point.
+
+    ``model``: an ``nn.Module`` of the plane's architecture, or a callable building one. Its
+    state is overwritten (``origin`` is loaded first, so buffers and non-prunable parameters
+    come from G); it is moved to ``x.device`` and put in eval mode.
+    ``compact=True`` uses the dead-neuron-compacted network where the architecture allows
+    (exact); otherwise, or with ``compact=False``, the dense point-by-point loop.
+    ``log``: a callable taking a message (default: ``logging`` info; False: silent); one line
+    per grid row with the ETA.
+
+    Returns a pandas DataFrame with columns ``i, j, a, b`` and one per quantity (plus
+    ``"<quantity>:<layer>"`` per hidden layer with ``per_layer=True``); ``df.attrs`` holds
+    ``compacted``, ``compact_info``, ``seconds``, ``n_samples``, and for ``entropy2_joint``
+    the pairs used per layer.
+    """
+    import pandas as pd
+
+    q = list(dict.fromkeys(quantities))
+    unknown = set(q) - set(QUANTITIES)
+    if unknown:
+        raise ValueError(f"unknown quantities {sorted(unknown)}; known: {QUANTITIES}")
+    logf = _logger(log)
+    model = _resolve_model(model).to(x.device)
+    model.load_state_dict({k: v.to(x.device) for k, v in plane.origin.items()})
+    model.eval()
+    if num_classes is None:
+        num_classes = _num_classes(model, y)
+    needs_psp = any(k not in ("loss", "accuracy") for k in q)
+    net, info = (None, {"supported": False, "reason": "compact=False"})
+    if compact:
+        net, info = compact_model(model, plane.mask, keep_unused=needs_psp)
+        if net is None:
+            logf(f"map_plane: compaction unsupported ({info.get('reason')}); dense loop")
+        else:
+            logf(f"map_plane: compacted network, {info['alive_units']}/{info['units']} units computed")
+    pts = _select_points(plane, points)
+    prog = _Progress(pts, logf, "map_plane")
+    rows = []
+    joint_info = None
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i, j, a, b in pts:
+            theta = plane_point(plane, a, b, device=x.device)
+            if net is not None:
+                net.load(theta)
+                target = net
+            else:
+                model.load_state_dict(theta)
+                target = model
+            r = evaluate(target, x, y, num_classes, batch_size, q, joint_max_pairs, seed)
+            row = {"i": i, "j": j, "a": a, "b": b}
+            for k in q:
+                row[k] = r[_RESULT_KEYS[k]]
+            if per_layer and "per_layer" in r:
+                for lname, d in r["per_layer"].items():
+                    for k in q:
+                        if k in _LAYER_KEYS:
+                            row[f"{k}:{lname}"] = d[_LAYER_KEYS[k]]
+            if "entropy2_joint" in q and joint_info is None:
+                joint_info = {ln: {"pairs": d["joint_pairs"], "exact": d["joint_exact"]}
+                              for ln, d in r["per_layer"].items()}
+            rows.append(row)
+            prog.tick(i)
+    df = pd.DataFrame(rows)
+    df.attrs.update({
+        "compacted": net is not None,
+        "compact_info": info,
+        "seconds": time.perf_counter() - t0,
+        "n_samples": int(x.shape[0]),
+        "quantities": q,
+    })
+    if joint_info is not None:
+        df.attrs["joint_pairs"] = joint_info
+    return df
+
+
+def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 5,
+                points: Iterable[tuple[int, int]] | None = None, solver: str = "lanczos",
+                seed: int = 0, tol: float = 1e-3, compact: bool = True,
+                log: Callable[[str], None] | None | bool = None):
+    """Top-``k`` sparse-subspace Hessian eigenvalues at grid points (all, or ``points``:
+    e.g. G's and 1-S's indices, ``plane.meta["g_index"]``, ``["s_index"]``, or a coarse
+    sub-grid). Returns a DataFrame ``i, j, a, b, eig1..eigk (descending), eig_mean, n_hvp``."""
+    import pandas as pd
+
+    from .hessian import top_eigenvalues
+
+    logf = _logger(log)
+    model = _resolve_model(model).to(x.device)
+    model.load_state_dict({kk: v.to(x.device) for kk, v in plane.origin.items()})
+    pts = _select_points(plane, points)
+    prog = _Progress(pts, logf, "map_hessian")
+    rows = []
+    for i, j, a, b in pts:
+        model.load_state_dict(plane_point(plane, a, b, device=x.device))
+        vals, n = top_eigenvalues(model, plane.mask, x, y, k=k, solver=solver, seed=seed,
+                                  tol=tol, compact=compact)
+        row = {"i": i, "j": j, "a": a, "b": b}
+        row.update({f"eig{t + 1}": v for t, v in enumerate(vals)})
+        row["eig_mean"] = sum(vals) / len(vals) if vals else float("nan")
+        row["n_hvp"] = n
+        rows.append(row)
+        prog.tick(i)
+    return pd.DataFrame(rows)

@@ -1,0 +1,508 @@
+"""Post-synaptic potentials (PSP) and PSP entropy (paper Sec. 4, Eq. 4-5; Fig. 3, 4a, 4b).
+
+Definitions used here (paper-spec Sec. 4; the decisions are ours):
+
+- **PSP** of a neuron: its affine pre-activation ``z`` (before ReLU and before pooling). The
+  neurons of a conv layer are its ``(channel, y, x)`` output positions, as in the authors' code.
+  State: ``phi'(z) = 1 if z > 0 else 0``.
+- **Hooked (hidden) layers**: every Linear/Conv2d whose output goes through a ReLU. For the
+  chain networks :func:`compact.trace_sequential` reads this from the graph (LeNet-300:
+  ``fc1, fc2``; LeNet-5: ``conv1, conv2, fc1``); for other architectures every Linear/Conv2d but
+  the last one (the classifier). The output layer is excluded from every statistic,
+  the PSP norm included (**decision**).
+- **First-order PSP entropy** (Eq. 4-5): for neuron ``i`` and class ``c``,
+  ``p = P[z_i > 0 | c]`` over the evaluation set, ``H(z_i | c)`` = binary entropy of ``p`` in
+  bits, ``H(z_i) = sum_c H(z_i | c)`` (range [0, n_classes]). The mapped scalar is the mean of
+  ``H(z_i)`` over *all neurons of the hidden layers pooled* (**decision**, as the authors' code).
+  Dead or pruned neurons have entropy 0 (no clamping). A class with no sample contributes 0.
+- **Second-order PSP entropy, ``agreement``** (default): per hidden layer ``l`` and class ``c``,
+  ``f = P[two distinct neurons of l are in the same state | c]``, computed per sample as
+  ``(k^2 + (n-k)^2 - n) / (n (n-1))`` with ``k`` active neurons of ``n`` and averaged over
+  the class's samples (O(n) per sample, never an n x n matrix). ``H2_l = sum_c h(f)``;
+  the scalar is the mean of ``H2_l`` over hidden layers. A layer with one neuron has ``f = 1``.
+- **Second-order PSP entropy, ``joint``**: per pair of distinct neurons ``(i, j)`` of a layer
+  and class ``c``, the entropy (bits) of the joint state in ``{0,1}^2``; summed over classes,
+  averaged over the pairs of the layer, then over hidden layers. Exact (all pairs, through a
+  per-class Gram matrix of states) when ``n(n-1)/2 <= joint_max_pairs``; otherwise a fixed
+  sample of ``joint_max_pairs`` distinct pairs drawn once per layer from ``seed`` (reported
+  in ``per_layer[l]["joint_pairs"]`` and ``"joint_exact"``).
+- **PSP L2 norm** (Fig. 3; **decision**): the mean of ``z^2`` over samples and neurons of a
+  layer, summed over the hidden layers. (The authors' code summed per-batch means, which
+  scales with the number of batches.)
+
+Everything is accumulated in one forward pass over the data: per-class counts as
+``one_hot(y).T @ (z > 0)``, per-sample active counts for ``agreement``; no per-neuron Python
+loop. :class:`PSPAccumulator` is the piece that the plane maps (``landscape.py``) feed from the
+same pass as the loss; it also accepts *compacted* layers (a subset of computed neurons plus
+constant neurons with a known PSP, see ``compact.py``), whose contribution is exact in closed
+form: a constant neuron has a constant state (entropy 0) and ``z^2 = const^2``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .compact import CompactNet, trace_sequential
+
+__all__ = [
+    "SECOND_ORDER",
+    "QUANTITIES",
+    "hidden_layers",
+    "binary_entropy_bits",
+    "PSPAccumulator",
+    "psp_statistics",
+    "psp_statistics_loop",
+    "evaluate",
+]
+
+SECOND_ORDER = ("agreement", "joint")
+QUANTITIES = ("loss", "accuracy", "psp_norm", "entropy1", "entropy2_agreement", "entropy2_joint")
+DEFAULT_JOINT_MAX_PAIRS = 200_000
+
+
+def hidden_layers(model: nn.Module) -> list[str]:
+    """Names of the hooked layers (see the module docstring)."""
+    if isinstance(model, CompactNet):
+        return model.hidden_layers
+    plan, _ = trace_sequential(model)
+    if plan is not None:
+        return plan.hidden
+    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return names[:-1]
+
+
+def binary_entropy_bits(p: torch.Tensor) -> torch.Tensor:
+    """``-p log2 p - (1-p) log2 (1-p)`` with ``0 log 0 = 0``."""
+    p = p.clamp(0.0, 1.0)
+    return -(torch.special.xlogy(p, p) + torch.special.xlogy(1 - p, 1 - p)) / math.log(2.0)
+
+
+def _entropy_bits(*ps: torch.Tensor) -> torch.Tensor:
+    out = 0.0
+    for p in ps:
+        p = p.clamp(0.0, 1.0)
+        out = out - torch.special.xlogy(p, p)
+    return out / math.log(2.0)
+
+
+class PSPAccumulator:
+    """Accumulates PSP statistics over batches, then :meth:`result`.
+
+    Use::
+
+        acc = PSPAccumulator(num_classes, second_order=("agreement",))
+        acc.set_layer(name, n)                    # per hidden layer (dense), or with a layout
+        for xb, yb in batches:
+            acc.begin_batch(yb)
+            ... acc.observe(name, z)              # z: (batch, computed neurons) per hidden layer
+        stats = acc.result()
+
+    ``set_layer(name, n, alive_index, const_index, const_z)`` describes a compacted layer: the
+    columns of ``z`` are the full-layer neurons ``alive_index``; the neurons ``const_index``
+    have the constant PSP ``const_z`` on every sample.
+    """
+
+    def __init__(self, num_classes: int, second_order: Sequence[str] = ("agreement",),
+                 joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
+                 device="cpu", first_order: bool = True):
+        bad = set(second_order) - set(SECOND_ORDER)
+        if bad:
+            raise ValueError(f"unknown second-order definitions {sorted(bad)}; known: {SECOND_ORDER}")
+        self.C = int(num_classes)
+        self.second_order = tuple(second_order)
+        self.joint_max_pairs = int(joint_max_pairs)
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.first_order = first_order
+        self.layers: dict[str, dict] = {}
+        self.class_counts = torch.zeros(self.C, dtype=torch.float64, device=self.device)
+        self._onehot = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def set_layer(self, name: str, n: int, alive_index=None, const_index=None, const_z=None):
+        dev = self.device
+        n = int(n)
+        if alive_index is None:
+            alive_index = torch.arange(n, device=dev)
+        alive_index = alive_index.to(dev)
+        const_index = (torch.zeros(0, dtype=torch.long, device=dev) if const_index is None
+                       else const_index.to(dev))
+        const_z = (torch.zeros(0, device=dev) if const_z is None else const_z.detach().to(dev))
+        if alive_index.numel() + const_index.numel() != n:
+            raise ValueError(f"layer {name}: computed + constant neurons != n")
+        const_state = (const_z > 0).to(torch.float32)
+        st = {
+            "n": n,
+            "n_alive": int(alive_index.numel()),
+            "alive_index": alive_index,
+            "const_index": const_index,
+            "const_z2": float(const_z.double().square().sum()) if const_z.numel() else 0.0,
+            "const_k": float(const_state.sum()),
+            "sum_z2": torch.zeros((), dtype=torch.float64, device=dev),
+            "pos": torch.zeros(self.C, int(alive_index.numel()), dtype=torch.float64, device=dev)
+            if self.first_order else None,
+            "agree": torch.zeros(self.C, dtype=torch.float64, device=dev),
+        }
+        if "joint" in self.second_order:
+            n_pairs = n * (n - 1) // 2
+            # full-layer state of every neuron: position in z or a constant
+            where = torch.full((n,), -1, dtype=torch.long, device=dev)
+            where[alive_index] = torch.arange(alive_index.numel(), device=dev)
+            cstate = torch.zeros(n, device=dev)
+            if const_index.numel():
+                cstate[const_index] = const_state
+            st["where"], st["cstate"] = where, cstate
+            if n_pairs <= self.joint_max_pairs:
+                st["joint_exact"] = True
+                st["gram"] = torch.zeros(self.C, n, n, dtype=torch.float64, device=dev)
+                st["joint_pairs"] = n_pairs
+            else:
+                st["joint_exact"] = False
+                I, J = self._sample_pairs(name, n)
+                st["I"], st["J"] = I.to(dev), J.to(dev)
+                st["joint_pairs"] = int(I.numel())
+                P = int(I.numel())
+                st["n11"] = torch.zeros(self.C, P, dtype=torch.float64, device=dev)
+                st["n1i"] = torch.zeros(self.C, P, dtype=torch.float64, device=dev)
+                st["n1j"] = torch.zeros(self.C, P, dtype=torch.float64, device=dev)
+        self.layers[name] = st
+
+    def _sample_pairs(self, name: str, n: int):
+        """``joint_max_pairs`` distinct unordered pairs ``i < j``, a fixed function of
+        (seed, layer name, n)."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + sum(map(ord, name)) * 7919 + n)
+        P = self.joint_max_pairs
+        pairs = torch.zeros(0, dtype=torch.long)
+        while pairs.numel() < P:
+            i = torch.randint(0, n, (2 * P,), generator=g)
+            j = torch.randint(0, n, (2 * P,), generator=g)
+            ok = i != j
+            i, j = i[ok], j[ok]
+            key = torch.minimum(i, j) * n + torch.maximum(i, j)
+            allk = torch.cat([pairs, key])
+            # keep first occurrences, in draw order
+            uniq, inv = torch.unique(allk, return_inverse=True)
+            first = torch.full((uniq.numel(),), allk.numel(), dtype=torch.long)
+            first.scatter_reduce_(0, inv, torch.arange(allk.numel()), reduce="amin")
+            pairs = allk[first.sort().values]
+        pairs = pairs[:P]
+        return pairs // n, pairs % n
+
+    # -- accumulation ---------------------------------------------------------------------------
+    def begin_batch(self, y: torch.Tensor) -> None:
+        self._y = y.to(self.device)
+        self._onehot = None
+        self.class_counts += torch.bincount(self._y, minlength=self.C)[: self.C].double()
+
+    def _class_sum(self, t: torch.Tensor) -> torch.Tensor:
+        """Per-class sums of the rows of ``t``: ``one_hot(y).T @ t`` as an index_add (same
+        values, several times faster for a 10-row result on this CPU)."""
+        return t.new_zeros((self.C,) + tuple(t.shape[1:])).index_add_(0, self._y, t)
+
+    @torch.no_grad()
+    def observe(self, name: str, z: torch.Tensor) -> None:
+        st = self.layers[name]
+        z = z.detach().flatten(1)
+        B = z.shape[0]
+        if z.numel():  # per-sample sums in fp32 (cascade summation), across samples in fp64
+            st["sum_z2"] += z.square().sum(1).double().sum()
+        s = (z > 0).to(torch.float32)
+        if st["pos"] is not None and z.shape[1]:
+            st["pos"] += self._class_sum(s).double()
+        if "agreement" in self.second_order:
+            n = st["n"]
+            if n > 1:
+                k = s.sum(1, dtype=torch.float64) + st["const_k"] if z.shape[1] else \
+                    torch.full((B,), st["const_k"], dtype=torch.float64, device=z.device)
+                f = (k * k + (n - k) ** 2 - n) / (n * (n - 1))
+            else:
+                f = torch.ones(B, dtype=torch.float64, device=z.device)
+            st["agree"] += self._class_sum(f)
+        if "joint" in self.second_order:
+            if st["joint_exact"]:
+                full = self._full_states(st, s)
+                if self._onehot is None:
+                    self._onehot = F.one_hot(self._y, self.C).to(torch.float32)
+                oh = self._onehot
+                # per-class Gram matrix of states: (C, n, n)
+                st["gram"] += torch.bmm((oh.T.unsqueeze(2) * full.unsqueeze(0)).transpose(1, 2),
+                                        full.unsqueeze(0).expand(self.C, -1, -1)).double()
+            else:
+                si = self._states_at(st, s, st["I"])
+                sj = self._states_at(st, s, st["J"])
+                st["n11"] += self._class_sum(si * sj).double()
+                st["n1i"] += self._class_sum(si).double()
+                st["n1j"] += self._class_sum(sj).double()
+
+    @staticmethod
+    def _full_states(st, s):
+        B = s.shape[0]
+        full = st["cstate"].unsqueeze(0).expand(B, -1).clone()
+        if s.shape[1]:
+            full[:, st["alive_index"]] = s
+        return full
+
+    @staticmethod
+    def _states_at(st, s, idx):
+        w = st["where"][idx]
+        alive = w >= 0
+        out = st["cstate"][idx].unsqueeze(0).expand(s.shape[0], -1)
+        if s.shape[1] and bool(alive.any()):
+            out = torch.where(alive.unsqueeze(0), s[:, w.clamp(min=0)], out)
+        return out
+
+    # -- results --------------------------------------------------------------------------------
+    def result(self) -> dict:
+        N = float(self.class_counts.sum())
+        if N == 0:
+            raise ValueError("no samples")
+        Nc = self.class_counts
+        present = Nc > 0
+        Ncs = Nc.clamp(min=1).unsqueeze(1)
+        per_layer = {}
+        h1_sum = 0.0
+        n_tot = 0
+        for name, st in self.layers.items():
+            n = st["n"]
+            d = {"neurons": n, "computed_neurons": st["n_alive"]}
+            sum_z2 = float(st["sum_z2"]) + N * st["const_z2"]
+            d["psp_norm"] = sum_z2 / (N * n) if n else 0.0
+            if st["pos"] is not None:
+                p = st["pos"] / Ncs
+                h = (binary_entropy_bits(p) * present.unsqueeze(1)).sum(0)  # per neuron, bits
+                hs = float(h.sum())
+                d["entropy_first_order"] = hs / n if n else 0.0
+                h1_sum += hs
+                n_tot += n
+            if "agreement" in self.second_order:
+                f = st["agree"] / Nc.clamp(min=1)
+                d["entropy_second_order_agreement"] = float((binary_entropy_bits(f) * present).sum())
+            if "joint" in self.second_order:
+                d["joint_exact"] = st["joint_exact"]
+                d["joint_pairs"] = st["joint_pairs"]
+                if n < 2:
+                    d["entropy_second_order_joint"] = 0.0
+                else:
+                    if st["joint_exact"]:
+                        iu = torch.triu_indices(n, n, 1, device=st["gram"].device)
+                        g = st["gram"]
+                        n11 = g[:, iu[0], iu[1]]
+                        diag = torch.diagonal(g, dim1=1, dim2=2)
+                        n1i, n1j = diag[:, iu[0]], diag[:, iu[1]]
+                    else:
+                        n11, n1i, n1j = st["n11"], st["n1i"], st["n1j"]
+                    p11 = n11 / Ncs
+                    p10 = (n1i - n11) / Ncs
+                    p01 = (n1j - n11) / Ncs
+                    p00 = 1.0 - p11 - p10 - p01
+                    H = _entropy_bits(p11, p10, p01, p00) * present.unsqueeze(1)
+                    d["entropy_second_order_joint"] = float(H.sum(0).mean())
+            per_layer[name] = d
+        L = max(len(per_layer), 1)
+        out = {
+            "n_samples": int(N),
+            "layers": list(per_layer),
+            "psp_l2_norm": sum(d["psp_norm"] for d in per_layer.values()),
+        }
+        if self.first_order:
+            out["entropy_first_order"] = h1_sum / n_tot if n_tot else 0.0
+        for so in self.second_order:
+            out[f"entropy_second_order_{so}"] = sum(
+                d[f"entropy_second_order_{so}"] for d in per_layer.values()) / L
+        out["per_layer"] = per_layer
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# one pass over the data: loss, accuracy and PSP statistics
+
+
+class _DenseObserved:
+    """Hooks on the hidden layers of a plain model; same protocol as :class:`CompactNet`."""
+
+    def __init__(self, model: nn.Module, layers: Sequence[str] | None = None):
+        self.model = model
+        self.hidden_layers = list(layers) if layers is not None else hidden_layers(model)
+        mods = dict(model.named_modules())
+        missing = [n for n in self.hidden_layers if n not in mods]
+        if missing:
+            raise KeyError(f"no such layers {missing}")
+        self._mods = {n: mods[n] for n in self.hidden_layers}
+        self._sizes: dict = {}
+
+    def forward(self, x, observe=None):
+        if observe is None:
+            return self.model(x)
+        handles = [m.register_forward_hook(lambda mod, i, o, n=n: observe(n, o.flatten(1)))
+                   for n, m in self._mods.items()]
+        try:
+            return self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+
+    def neurons(self, input_shape, device) -> dict[str, int]:
+        key = tuple(input_shape)
+        if key not in self._sizes:
+            sizes = {}
+            with torch.no_grad():
+                self.forward(torch.zeros(1, *key, device=device),
+                             lambda n, z: sizes.__setitem__(n, int(z.shape[1])))
+            self._sizes[key] = sizes
+        return self._sizes[key]
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 1000,
+             quantities: Sequence[str] = ("loss",),
+             joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
+             layers: Sequence[str] | None = None) -> dict:
+    """One pass over ``(x, y)``: mean cross-entropy ``loss``, ``accuracy``, and, when any of
+    ``psp_norm``, ``entropy1``, ``entropy2_agreement``, ``entropy2_joint`` is in ``quantities``,
+    the PSP statistics of :class:`PSPAccumulator` (keys as :func:`psp_statistics`).
+
+    ``model``: an ``nn.Module`` (dense path, forward hooks; call ``.eval()`` yourself) or a
+    loaded :class:`compact.CompactNet` (compacted path, exact full-network statistics)."""
+    q = set(quantities)
+    unknown = q - set(QUANTITIES)
+    if unknown:
+        raise ValueError(f"unknown quantities {sorted(unknown)}; known: {QUANTITIES}")
+    so = tuple(s for s in SECOND_ORDER if f"entropy2_{s}" in q)
+    want_psp = bool(q & {"psp_norm", "entropy1"}) or bool(so)
+    dev = x.device
+    if isinstance(model, CompactNet):
+        net = model
+        fwd = net.forward
+    else:
+        net = _DenseObserved(model, layers)
+        fwd = net.forward
+    acc = None
+    if want_psp:
+        acc = PSPAccumulator(num_classes, second_order=so, joint_max_pairs=joint_max_pairs,
+                             seed=seed, device=dev, first_order="entropy1" in q)
+        if isinstance(net, CompactNet):
+            for name, lay in net.psp_layouts(x.shape[1:]).items():
+                acc.set_layer(name, lay["n"], lay["alive_index"], lay["const_index"], lay["const_z"])
+        else:
+            for name, n in net.neurons(x.shape[1:], dev).items():
+                acc.set_layer(name, n)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    correct = 0
+    N = x.shape[0]
+    for i in range(0, N, batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        if acc is not None:
+            acc.begin_batch(yb)
+            logits = fwd(xb, acc.observe)
+        else:
+            logits = fwd(xb)
+        if "loss" in q:
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+        if "accuracy" in q:
+            correct += int((logits.argmax(1) == yb).sum())
+    out: dict = {"n_samples": N}
+    if "loss" in q:
+        out["loss"] = float(loss_sum) / N
+    if "accuracy" in q:
+        out["accuracy"] = correct / N
+    if acc is not None:
+        out.update(acc.result())
+    return out
+
+
+def psp_statistics(model, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                   batch_size: int = 1000, second_order: Sequence[str] = ("agreement",),
+                   joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
+                   layers: Sequence[str] | None = None) -> dict:
+    """PSP statistics of ``model`` on ``(x, y)`` in one pass.
+
+    Returns ``psp_l2_norm``, ``entropy_first_order``, ``entropy_second_order_<def>`` for each
+    definition in ``second_order`` (``agreement``, ``joint``), ``per_layer`` (the same per
+    hidden layer, plus ``neurons``, and for ``joint`` the number of pairs and whether they are
+    all of them), ``layers``, ``n_samples``, and ``loss`` / ``accuracy`` (free in the same pass).
+    ``model`` is an ``nn.Module`` (put in eval mode here and restored) or a loaded
+    :class:`compact.CompactNet`.
+    """
+    bad = set(second_order) - set(SECOND_ORDER)
+    if bad:
+        raise ValueError(f"unknown second-order definitions {sorted(bad)}; known: {SECOND_ORDER}")
+    quantities = ["loss", "accuracy", "psp_norm", "entropy1"] + [f"entropy2_{s}" for s in second_order]
+    if isinstance(model, nn.Module):
+        was = model.training
+        model.eval()
+        try:
+            return evaluate(model, x, y, num_classes, batch_size, quantities,
+                            joint_max_pairs, seed, layers)
+        finally:
+            model.train(was)
+    return evaluate(model, x, y, num_classes, batch_size, quantities,
+                    joint_max_pairs, seed, layers)
+
+
+@torch.no_grad()
+def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                        batch_size: int = 1000) -> dict:
+    """The straightforward reference (benchmark baseline, as the authors' code is organised):
+    for every hidden layer, for every class, a pass over that class's samples with a hook on
+    that layer; first-order entropy, ``agreement`` second-order entropy and PSP norm.
+    Same definitions and outputs as :func:`psp_statistics` (no ``joint``)."""
+    was = model.training
+    model.eval()
+    mods = dict(model.named_modules())
+    per_layer = {}
+    h1_total, n_total = 0.0, 0
+    N = x.shape[0]
+    try:
+        for name in hidden_layers(model):
+            h1 = None
+            h2 = 0.0
+            z2 = 0.0
+            n = None
+            for c in range(num_classes):
+                xc = x[y == c]
+                if xc.shape[0] == 0:
+                    continue
+                pos = None
+                agree = 0.0
+                for i in range(0, xc.shape[0], batch_size):
+                    got = {}
+                    h = mods[name].register_forward_hook(lambda m, inp, o: got.__setitem__("z", o))
+                    try:
+                        model(xc[i:i + batch_size])
+                    finally:
+                        h.remove()
+                    z = got["z"].flatten(1)
+                    n = z.shape[1]
+                    s = (z > 0).double()
+                    pos = s.sum(0) if pos is None else pos + s.sum(0)
+                    k = s.sum(1)
+                    agree += float(((k * k + (n - k) ** 2 - n) / (n * (n - 1))).sum()) if n > 1 else z.shape[0]
+                    z2 += float(z.double().square().sum())
+                p = pos / xc.shape[0]
+                hc = binary_entropy_bits(p)
+                h1 = hc if h1 is None else h1 + hc
+                h2 += float(binary_entropy_bits(torch.tensor(agree / xc.shape[0], dtype=torch.float64)))
+            per_layer[name] = {
+                "neurons": n,
+                "psp_norm": z2 / (N * n),
+                "entropy_first_order": float(h1.sum()) / n,
+                "entropy_second_order_agreement": h2,
+            }
+            h1_total += float(h1.sum())
+            n_total += n
+    finally:
+        model.train(was)
+    return {
+        "n_samples": N,
+        "layers": list(per_layer),
+        "psp_l2_norm": sum(d["psp_norm"] for d in per_layer.values()),
+        "entropy_first_order": h1_total / n_total,
+        "entropy_second_order_agreement": sum(
+            d["entropy_second_order_agreement"] for d in per_layer.values()) / len(per_layer),
+        "per_layer": per_layer,
+    }

@@ -1,0 +1,244 @@
+"""PSP statistics against brute force straight from the definitions (paper-spec Sec. 4):
+explicit Python loops over neurons, pairs of neurons, classes and samples."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sharpminima.models import build_model
+from sharpminima.psp import (PSPAccumulator, hidden_layers, psp_statistics,
+                             psp_statistics_loop)
+
+
+class TinyConv(nn.Module):
+    def __init__(self, num_classes=4):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 3, 3)
+        self.conv2 = nn.Conv2d(3, 4, 2)
+        self.fc1 = nn.Linear(16, 5)
+        self.fc2 = nn.Linear(5, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.relu(self.conv2(x))
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(x)
+
+
+class TinyMLP(nn.Module):
+    def __init__(self, num_classes=4):
+        super().__init__()
+        self.fc1 = nn.Linear(6, 7)
+        self.fc2 = nn.Linear(7, 5)
+        self.fc3 = nn.Linear(5, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x.flatten(1)))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def h2(p):
+    if p <= 0.0 or p >= 1.0:
+        return 0.0
+    return -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+
+
+def entropy(ps):
+    return -sum(p * math.log2(p) for p in ps if p > 0)
+
+
+def capture(model, x, layers):
+    """PSP of every neuron of every hidden layer: {layer: list over samples of list over neurons}."""
+    got = {}
+    mods = dict(model.named_modules())
+    hs = [mods[n].register_forward_hook(lambda m, i, o, n=n: got.__setitem__(n, o.flatten(1).tolist()))
+          for n in layers]
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    return got
+
+
+def brute(model, x, y, C, layers, pairs=None):
+    Z = capture(model, x, layers)
+    ys = y.tolist()
+    N = len(ys)
+    out = {"psp_l2_norm": 0.0, "per_layer": {}}
+    h1_all, n_all = 0.0, 0
+    agree_layers, joint_layers = [], []
+    for name in layers:
+        z = Z[name]
+        n = len(z[0])
+        state = [[1 if z[s][i] > 0 else 0 for i in range(n)] for s in range(N)]
+        sq = 0.0
+        for s in range(N):
+            for i in range(n):
+                sq += z[s][i] ** 2
+        norm = sq / (N * n)
+        out["psp_l2_norm"] += norm
+        # first order
+        h1 = 0.0
+        for i in range(n):
+            for c in range(C):
+                idx = [s for s in range(N) if ys[s] == c]
+                if not idx:
+                    continue
+                p = sum(state[s][i] for s in idx) / len(idx)
+                h1 += h2(p)
+        h1_all += h1
+        n_all += n
+        # second order, agreement: ordered pairs i != j in the same state
+        H2 = 0.0
+        for c in range(C):
+            idx = [s for s in range(N) if ys[s] == c]
+            if not idx:
+                continue
+            f = 0.0
+            for s in idx:
+                same = 0
+                for i in range(n):
+                    for j in range(n):
+                        if i != j and state[s][i] == state[s][j]:
+                            same += 1
+                f += same / (n * (n - 1))
+            H2 += h2(f / len(idx))
+        agree_layers.append(H2)
+        # second order, joint: entropy of the joint state of each pair, summed over classes
+        plist = pairs[name] if pairs is not None and name in pairs else \
+            [(i, j) for i in range(n) for j in range(i + 1, n)]
+        tot = 0.0
+        for (i, j) in plist:
+            for c in range(C):
+                idx = [s for s in range(N) if ys[s] == c]
+                if not idx:
+                    continue
+                cnt = {}
+                for s in idx:
+                    key = (state[s][i], state[s][j])
+                    cnt[key] = cnt.get(key, 0) + 1
+                tot += entropy([v / len(idx) for v in cnt.values()])
+        joint = tot / len(plist)
+        joint_layers.append(joint)
+        out["per_layer"][name] = {"psp_norm": norm, "entropy_first_order": h1 / n,
+                                  "entropy_second_order_agreement": H2,
+                                  "entropy_second_order_joint": joint}
+    out["entropy_first_order"] = h1_all / n_all
+    out["entropy_second_order_agreement"] = sum(agree_layers) / len(agree_layers)
+    out["entropy_second_order_joint"] = sum(joint_layers) / len(joint_layers)
+    return out
+
+
+KEYS = ("psp_l2_norm", "entropy_first_order", "entropy_second_order_agreement",
+        "entropy_second_order_joint")
+
+
+def data(shape, N=24, C=4, present=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, *shape, generator=g)
+    y = torch.randint(0, present, (N,), generator=g)  # class `present..C-1` absent on purpose
+    return x, y
+
+
+@pytest.mark.parametrize("cls,shape", [(TinyMLP, (6,)), (TinyConv, (1, 8, 8))])
+def test_matches_brute_force(cls, shape):
+    torch.manual_seed(1)
+    model = cls().eval()
+    # one dead neuron (all incoming weights and bias zero): entropy 0, no clamping
+    with torch.no_grad():
+        model.fc1.weight[0] = 0
+        model.fc1.bias[0] = 0
+    x, y = data(shape)
+    layers = hidden_layers(model)
+    ref = brute(model, x, y, 4, layers)
+    got = psp_statistics(model, x, y, 4, batch_size=7, second_order=("agreement", "joint"))
+    assert got["layers"] == layers
+    for k in KEYS:
+        assert got[k] == pytest.approx(ref[k], rel=1e-6, abs=1e-9), k
+    for name in layers:
+        for k, v in ref["per_layer"][name].items():
+            assert got["per_layer"][name][k] == pytest.approx(v, rel=1e-6, abs=1e-9), (name, k)
+        assert got["per_layer"][name]["joint_exact"]
+    # the reference loop (benchmark baseline) agrees too
+    loop = psp_statistics_loop(model, x, y, 4, batch_size=5)
+    for k in KEYS[:3]:
+        assert loop[k] == pytest.approx(ref[k], rel=1e-6, abs=1e-9), k
+
+
+def test_joint_sampled_pairs_reported_and_exact_on_them():
+    torch.manual_seed(2)
+    model = TinyConv().eval()
+    x, y = data((1, 8, 8), seed=3)
+    layers = hidden_layers(model)
+    max_pairs = 40
+    got = psp_statistics(model, x, y, 4, batch_size=10, second_order=("joint",),
+                         joint_max_pairs=max_pairs, seed=5)
+    # recover the sampled pairs: a fixed function of (seed, layer, n)
+    acc = PSPAccumulator(4, second_order=("joint",), joint_max_pairs=max_pairs, seed=5)
+    pairs = {}
+    for name, n in (("conv1", 108), ("conv2", 16), ("fc1", 5)):
+        acc.set_layer(name, n)
+        st = acc.layers[name]
+        if not st["joint_exact"]:
+            I, J = st["I"].tolist(), st["J"].tolist()
+            assert len(set(zip(I, J))) == max_pairs and all(i < j for i, j in zip(I, J))
+            pairs[name] = list(zip(I, J))
+    assert set(pairs) == {"conv1", "conv2"}  # fc1: 10 pairs <= 40, exact
+    ref = brute(model, x, y, 4, layers, pairs=pairs)
+    assert got["entropy_second_order_joint"] == pytest.approx(ref["entropy_second_order_joint"], rel=1e-6)
+    assert got["per_layer"]["conv1"]["joint_exact"] is False
+    assert got["per_layer"]["conv1"]["joint_pairs"] == max_pairs
+    assert got["per_layer"]["fc1"]["joint_exact"] is True
+    assert got["per_layer"]["fc1"]["joint_pairs"] == 10
+
+
+def test_batch_size_invariance_and_ranges():
+    torch.manual_seed(3)
+    model = TinyConv().eval()
+    x, y = data((1, 8, 8), N=40, seed=4)
+    a = psp_statistics(model, x, y, 4, batch_size=3, second_order=("agreement", "joint"))
+    b = psp_statistics(model, x, y, 4, batch_size=1000, second_order=("agreement", "joint"))
+    for k in KEYS:  # fp32 convolutions may round differently per batch size
+        assert a[k] == pytest.approx(b[k], rel=1e-6)
+    assert 0 <= a["entropy_first_order"] <= 4
+    assert 0 <= a["entropy_second_order_agreement"] <= 4
+    assert 0 <= a["entropy_second_order_joint"] <= 2 * 4
+
+
+def test_hidden_layers_of_registry_models():
+    assert hidden_layers(build_model("lenet5")) == ["conv1", "conv2", "fc1"]
+    assert hidden_layers(build_model("lenet300")) == ["fc1", "fc2"]
+    r = hidden_layers(build_model("resnet32"))  # fallback: every Linear/Conv2d but the classifier
+    assert "fc" not in r and r[0] == "conv1" and len(r) == 31
+
+
+def test_constant_layout_closed_form():
+    """A layer given as computed neurons + constant neurons equals the full layer."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(12, 6, generator=g)
+    z[:, 1] = 0.7  # constant positive
+    z[:, 4] = -0.2  # constant negative
+    y = torch.randint(0, 3, (12,), generator=g)
+    full = PSPAccumulator(3, ("agreement", "joint"))
+    full.set_layer("l", 6)
+    full.begin_batch(y)
+    full.observe("l", z)
+    part = PSPAccumulator(3, ("agreement", "joint"))
+    alive = torch.tensor([0, 2, 3, 5])
+    part.set_layer("l", 6, alive, torch.tensor([1, 4]), torch.tensor([0.7, -0.2]))
+    part.begin_batch(y)
+    part.observe("l", z[:, alive])
+    a, b = full.result(), part.result()
+    for k in KEYS:
+        assert a[k] == pytest.approx(b[k], rel=1e-9)
+
+
+def test_bad_definition_rejected():
+    model = TinyMLP().eval()
+    x, y = data((6,))
+    with pytest.raises(ValueError):
+        psp_statistics(model, x, y, 4, second_order=("pairs",))

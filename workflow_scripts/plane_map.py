@@ -1,0 +1,20 @@
+"""One map on the plane (loss, or the PSP norm and entropies)."""
+
+from _adapter import start
+
+log = start(snakemake)
+
+from sharpminima.experiments import run_plane_map
+
+run_plane_map(
+    kind=snakemake.wildcards.kind,
+    panel=snakemake.params.panel,
+    plane=snakemake.input.plane,
+    data_dir=snakemake.params.data_dir,
+    split_path=snakemake.input.split,
+    settings=snakemake.params.settings,
+    device_spec=snakemake.params.device,
+    threads=snakemake.threads,
+    table_out=snakemake.output.table,
+    log=log,
+)
