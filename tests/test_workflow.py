@@ -120,3 +120,55 @@ def test_one_figure_builds_alone(data_mirror, tmp_path):
     assert counts["train_dense"] == 1 and counts["lobster"] == 1 and counts["fig1"] == 1
     assert counts["prepare_data"] == 1 and "dense_table" not in counts
     assert "lenet300_mnist" not in proc.stdout and "resnet32" not in proc.stdout
+
+
+def test_tiny_run_draws_the_landscape(tiny_run):
+    workdir, _ = tiny_run
+    for f in ("fig2a", "fig2b", "fig3", "fig4a", "fig4b"):
+        for ext in ("pdf", "png", "csv"):
+            assert (workdir / f"results/figures/{f}.{ext}").stat().st_size > 0
+    plane = json.loads((workdir / "results/landscape/lenet5_mnist/plane.json").read_text())
+    assert abs(plane["cos_uv"]) < 1e-9 and plane["norm_v"] == pytest.approx(plane["norm_u"], rel=1e-9)
+    loss = pd.read_csv(workdir / "results/figures/fig2a.csv")
+    assert len(loss) == 5 * 3 and loss.loss.gt(0).all()
+    psp = pd.read_csv(workdir / "results/landscape/lenet5_mnist/psp.csv").set_index(["a", "b"])
+    assert psp.entropy1.between(0, 10).all() and psp.entropy2.between(0, 10).all()
+    # G and 1-S are grid points of every map
+    assert (0.0, 0.0) in psp.index and (1.0, 0.0) in psp.index
+    hess = pd.read_csv(workdir / "results/landscape/lenet5_mnist/hessian.csv").set_index("solution")
+    assert list(hess.index) == ["G", "1-S"]
+    assert (hess.eig1 >= hess.eig2).all() and (hess.eig2 >= hess.eig3).all()
+    meta = json.loads((workdir / "results/landscape/lenet5_mnist/psp.json").read_text())
+    assert meta["n_samples"] == 200 and meta["entropy2_definition"] == "agreement"
+
+
+@pytest.mark.parametrize("figure, runs, skips", [
+    ("fig2a", {"plane_map": 1, "plane": 1}, ["hessian", "fig2b"]),
+    ("fig2b", {"hessian": 1, "plane": 1}, ["plane_map"]),
+    ("fig3", {"plane_map": 1}, ["hessian"]),
+    ("fig4b", {"plane_map": 1}, ["hessian"]),
+])
+def test_one_landscape_figure_plans_only_its_jobs(figure, runs, skips, data_mirror, tmp_path):
+    proc = snakemake("-n", f"results/figures/{figure}.pdf", "--configfile", TINY,
+                     "--config", f"data_mirror={data_mirror}", cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    for rule, n in runs.items():
+        assert counts.get(rule) == n, (rule, counts)
+    for rule in skips:
+        assert rule not in counts
+    # only the analysed panel is trained, and of its retrainings only the rewind ones
+    assert "train_dense" not in counts and "oneshot" not in counts
+    assert "resnet32_cifar10" not in proc.stdout and "lenet300_mnist" not in proc.stdout
+    assert "/reinit/" not in proc.stdout and "/random/" not in proc.stdout
+
+
+def test_report_has_every_figure(tiny_run, data_mirror):
+    workdir, _ = tiny_run
+    snakemake("--configfile", TINY, "--config", f"data_mirror={data_mirror}",
+              "--report", "results/report.html", cwd=workdir)
+    html = (workdir / "results/report.html").read_text(errors="replace")
+    assert len(html) > 100_000
+    for name in ("fig1a.pdf", "fig1b.pdf", "fig1d.pdf", "fig2a.pdf", "fig2b.pdf", "fig3.pdf",
+                 "fig4a.pdf", "fig4b.pdf"):
+        assert name in html, name
+    assert "Tartaglione" in html  # the workflow description
