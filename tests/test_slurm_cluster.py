@@ -185,3 +185,56 @@ def test_repo_slurm_profile_works(slurm_cluster, tmp_path):
     text += "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
     gpu_line = _run_workflow_and_check(slurm_cluster, tmp_path, text)
     assert "-t 60" in gpu_line and "--mem 2000" in gpu_line  # the profile's defaults
+
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_RULES_GPU = {"train_dense", "lobster", "retrain", "plane_map", "hessian"}
+
+
+def test_workflow_runs_on_slurm_with_gpu_requests(slurm_cluster, data_mirror, tmp_path):
+    """The real workflow (one small panel, every stage) through profiles/slurm with GPU
+    requests on: GPU rules ask SLURM for the (fake) GPU, CPU rules do not, every job is
+    accounted COMPLETED, and the jobs still compute on the CPU (device: auto)."""
+    text = REPO_PROFILE.read_text().replace("<your-partition>", slurm_cluster.partition)
+    text = text.replace("<your-account>", slurm_cluster.account)
+    text += "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(text)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    t0 = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--workflow-profile", str(profile), "--verbose",
+         "--configfile", str(REPO / "tests/config/slurm.yaml"),
+         "--config", f"data_mirror={data_mirror}", "gpus_per_job=1", "device=auto"],
+        env=slurm_cluster.env, capture_output=True, text=True, timeout=900,
+    )
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 0, f"failed after {elapsed:.0f} s\n{result.stderr[-8000:]}"
+    print(f"\nworkflow on SLURM: {elapsed:.0f} s")
+    for f in ("fig1a", "fig2a", "fig2b", "fig3", "fig4a", "fig4b"):
+        assert (workdir / f"results/figures/{f}.pdf").exists(), f
+    log_text = _snakemake_log(workdir)
+    lines = [ln for ln in log_text.splitlines() if "sbatch call:" in ln]
+    by_rule = {}
+    for ln in lines:
+        rule = re.search(r"--comment rule_(\w+?)(?:_wildcards_\S*)?\s", ln).group(1)
+        by_rule.setdefault(rule, []).append(ln)
+    assert WORKFLOW_RULES_GPU <= set(by_rule), sorted(by_rule)
+    for rule, calls in by_rule.items():
+        for ln in calls:
+            if rule in WORKFLOW_RULES_GPU:
+                assert "--gpus=1" in ln, ln
+            else:
+                assert "--gpus" not in ln and "--gres" not in ln, ln
+    # tables and figures are localrules: never submitted
+    assert not {"fig1", "fig2b", "landscape_figure", "dense_table", "prepare_data"} & set(by_rule)
+    print(by_rule["train_dense"][0])
+    ids = re.findall(r"submitted with SLURM jobid (\d+)", log_text)
+    rows = {r["JobID"]: r for r in slurm_cluster.sacct_jobs()}
+    assert ids and all(rows[i]["State"] == "COMPLETED" for i in ids), [rows.get(i) for i in ids]
+    # device auto: the job saw the fake GPU's CUDA_VISIBLE_DEVICES but no CUDA device
+    dense = (workdir / "logs/lenet300_mnist/dense/s0.log").read_text()
+    assert "device=cpu (asked: auto)" in dense
