@@ -109,7 +109,6 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     ``state_dir`` holds what an interrupted run needs to resume (the engine's checkpoint and
     the events emitted so far); it is removed once the outputs are written."""
     from .lobster import LobsterSettings, run_lobster
-    from .masks import Mask
     from .pruning import select_snapshots
 
     timer = Timer()

@@ -6,8 +6,6 @@ saves it (PDF and PNG) next to the CSV of the plotted numbers.
 
 from __future__ import annotations
 
-import math
-
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display is ever needed
@@ -101,10 +99,6 @@ def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = 
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def finite_or_nan(v):
-    return v if v is not None and math.isfinite(v) else float("nan")
 
 
 # Fig. 2a, 3, 4a, 4b: which column of which map, and how it is drawn.

@@ -9,16 +9,13 @@ import pandas as pd
 
 from .provenance import atomic_write_text
 
-# The provenance columns every table row carries beside its numbers.
-PROVENANCE_COLUMNS = ("device", "code_version", "torch", "wall_time_s")
-
-
 def read_metrics(path) -> dict:
     with open(path) as fh:
         return json.load(fh)
 
 
 def provenance_columns(m: dict) -> dict:
+    """The provenance columns every table row carries beside its numbers."""
     p = m.get("provenance", {})
     return {
         "device": p.get("device_description") or p.get("device"),

@@ -1,5 +1,4 @@
 import torch
-import torch.nn as nn
 
 from sharpminima.masks import Mask, prunable_parameters, pruned_neurons, pruned_parameters, sparsity_report
 from sharpminima.models import build_model
