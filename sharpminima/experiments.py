@@ -136,7 +136,8 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     trainer = run_lobster(model, data, recipe, settings, seed=seed, device=device,
                           checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
                           on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
-                          augment=data.augment_batch if data.augment else None, log=log)
+                          augment=data.augment_batch if data.augment else None,
+                          evaluate_test=False, log=log)  # test error: per snapshot
     event_files = sorted(state_dir.glob("event*.pt"))
     snapshots, events = {}, []
     for f in event_files:
@@ -213,7 +214,8 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                 trainer = retrain(kind, panel["model"], data.num_classes, mask, data, recipe,
                                   seed=int(s), device=device, init_state=init_state,
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
-                                  augment=data.augment_batch if data.augment else None, log=log)
+                                  augment=data.augment_batch if data.augment else None,
+                                  evaluate_test=False, log=log)  # test error: once, at the end
                 r = {"run": {"seed": int(s), **_summary(trainer, data, recipe),
                              "wall_time_s": round(t0.elapsed, 3), "history": trainer.history},
                      "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
@@ -259,7 +261,8 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     dense = torch.load(dense_model, map_location="cpu", weights_only=True)
     trainer = oneshot(dense, panel["model"], data.num_classes, data, float(target) / 100.0,
                       recipe, seed=seed, device=device, checkpoint=checkpoint,
-                      augment=data.augment_batch if data.augment else None, log=log)
+                      augment=data.augment_batch if data.augment else None,
+                      evaluate_test=False, log=log)  # test error: once, at the end
     summary = _summary(trainer, data, recipe)
     metrics = {
         "panel": panel_name, "method": "oneshot", "model": panel["model"],

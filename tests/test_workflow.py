@@ -25,7 +25,7 @@ def test_lint_is_clean():
 
 
 @pytest.mark.parametrize("configs, targets", [
-    (["config.yaml"], 6 + 5 + 4 + 3),
+    (["config.yaml"], 6 + 4 + 3 + 2),
     (["config.yaml", "presets/paper.yaml"], 6 + 7 + 4 + 3),
 ], ids=["default", "paper"])
 def test_dry_run_plans_every_panel(configs, targets, tmp_path):
