@@ -32,6 +32,13 @@ Assumption: the parameters evaluated are zero wherever the mask is False (true o
 and under the ``w = w_free * mask`` reparametrisation). Parameters outside the mask
 (non-prunable) are used as they are.
 
+Other exact speed-ups of the compacted forward (same values up to fp32 summation order):
+ReLU applied after max-pooling (they commute, and the pooled tensor is 4x smaller); max-pool
+with non-overlapping windows as maxima of strided slices when autograd is off (``max_pool2d``
+is ~10x slower on this CPU; under autograd ``max_pool2d`` is kept: cheaper backward, same
+gradient routing); a conv whose kept taps are at most ``sparse_conv_density`` of its kernel
+positions is computed as a gather of those taps and one matmul.
+
 Supported architectures: a chain ``[flatten] -> (Linear | Conv2d) -> [ReLU] [max_pool2d]
 [flatten] -> ... -> Linear`` as ``torch.fx`` traces it (LeNet-300-100, LeNet-5); Conv2d with
 groups 1 and dilation 1, and padding 0 wherever a constant input channel reaches it. For any
@@ -87,9 +94,9 @@ def _pair(v):
 
 
 class _MaxPool:
-    """``F.max_pool2d`` with given settings; non-overlapping windows without padding run as
-    element-wise maxima of strided slices (exactly the same values, several times faster than
-    ``max_pool2d`` on this CPU)."""
+    """``F.max_pool2d`` with given settings; without autograd, non-overlapping windows without
+    padding run as element-wise maxima of strided slices (exactly the same values, ~10x faster
+    than ``max_pool2d`` on this CPU)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         self.k = _pair(kernel_size)
@@ -100,15 +107,20 @@ class _MaxPool:
         self.fast = self.k == self.s and self.p == (0, 0) and self.d == (1, 1) and not self.ceil
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        if not self.fast:
+        # under autograd, max_pool2d: its backward (one index per window) is much cheaper than
+        # that of torch.maximum, and it routes gradients exactly as the original model does
+        if not self.fast or (t.requires_grad and torch.is_grad_enabled()):
             return F.max_pool2d(t, self.k, self.s, self.p, self.d, self.ceil)
         (kh, kw), (H, W) = self.k, t.shape[-2:]
         Ho, Wo = H // kh, W // kw
-        out = None
-        for i in range(kh):
-            for j in range(kw):
-                sl = t[..., i:Ho * kh:kh, j:Wo * kw:kw]
-                out = sl if out is None else torch.maximum(out, sl)
+        # reduce along x, then along y: k-1 maxima each, on shrinking tensors
+        out = t[..., 0:Wo * kw:kw]
+        for j in range(1, kw):
+            out = torch.maximum(out, t[..., j:Wo * kw:kw])
+        rows = out
+        out = rows[..., 0:Ho * kh:kh, :]
+        for i in range(1, kh):
+            out = torch.maximum(out, rows[..., i:Ho * kh:kh, :])
         return out
 
 
@@ -530,9 +542,6 @@ def compact_model(model: nn.Module, mask: Mapping[str, torch.Tensor], keep_unuse
     cpu_masks = {}
     layers: list[_CLayer] = []
     # ---- forward pass over the structure: alive / constant units
-    n_in = None
-    prev_alive = None  # bool over input units of the next layer (channel or column level)
-    prev_units = None
     in_select = None
     for idx, s in enumerate(plan.steps):
         W = s.module.weight

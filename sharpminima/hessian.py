@@ -29,6 +29,7 @@ Both return ``(eigenvalues sorted descending, number of Hessian-vector products)
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Callable, Mapping
 
 import numpy as np
@@ -166,7 +167,10 @@ def _pyhessian(model, mask, x, y, k, seed, tol, max_iter, criterion):
     ph.hessian_vector_product = counting
     devices = [x.device] if x.device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+            # pyhessian's loss.backward(create_graph=True) leaves a grad <-> graph cycle: we
+            # zero the copy's gradients afterwards, so torch's warning about it is moot
+            warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
             torch.manual_seed(seed)
             h = ph.hessian(m, criterion or nn.CrossEntropyLoss(), data=(x, y),
                            cuda=(x.device.type == "cuda"))

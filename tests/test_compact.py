@@ -10,6 +10,15 @@ from sharpminima.masks import Mask, prunable_parameters, pruned_neurons
 from sharpminima.models import build_model
 from sharpminima.psp import psp_statistics
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP barrier stalls on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 KEYS = ("loss", "psp_l2_norm", "entropy_first_order", "entropy_second_order_agreement",
         "entropy_second_order_joint")
 

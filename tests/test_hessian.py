@@ -10,6 +10,15 @@ from sharpminima.hessian import top_eigenvalues
 from sharpminima.masks import Mask, prunable_parameters
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP barrier stalls on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class TinyMLP(nn.Module):
     def __init__(self):
         super().__init__()
@@ -60,7 +69,7 @@ def exact_top(model, mask, x, y, k):
         out = torch.func.functional_call(model.double(), params, (x.double(),))
         return F.cross_entropy(out, y)
 
-    H = torch.autograd.functional.hessian(f, theta0)
+    H = torch.autograd.functional.hessian(f, theta0, vectorize=True)
     model.float()
     w = torch.linalg.eigvalsh(H).numpy()
     return np.sort(w)[::-1][:k].tolist(), theta0.numel()
