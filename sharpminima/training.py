@@ -130,11 +130,18 @@ class Trainer:
 
     def __init__(self, model, data, recipe: Recipe, *, seed, device, mask=None,
                  callbacks=(), augment=None, log=print):
+        self.device = torch.device(device)
         self.model = model.to(device)
+        # Conv nets train ~1.3-1.4x faster on this CPU in channels-last layout (oneDNN's
+        # native one; benchmarks/bench_training.py). Values are the same up to fp32 summation
+        # order; train() restores the standard layout before it returns the model.
+        self.channels_last = (self.device.type == "cpu"
+                              and any(isinstance(m, nn.Conv2d) for m in model.modules()))
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.data = data
         self.recipe = recipe
         self.seed = seed
-        self.device = torch.device(device)
         self.mask: Mask | None = mask.to(device) if mask is not None else None
         self.callbacks = list(callbacks)
         self.augment = augment
@@ -285,6 +292,8 @@ def train(
         done = trainer.epoch - first_epoch
         eta = (time.perf_counter() - start) / done * (recipe.epochs - trainer.epoch)
         log(f"[{name}] " + _format_record(record) + f" eta={_fmt_time(eta)}")
+    if trainer.channels_last:
+        trainer.model.to(memory_format=torch.contiguous_format)
     return trainer
 
 
