@@ -150,9 +150,13 @@ LANDSCAPE_MAP_KIND = {"fig2a": "loss", "fig3": "psp", "fig4a": "psp", "fig4b": "
 
 
 def plane_inputs(wildcards):
+    return plane_runs(wildcards.panel)
+
+
+def plane_runs(panel):
     """G needs the LOBSTER run (first seed); 1-S the rewind retraining at the chosen target,
     or at every target when the choice is 'the highest reached' (known only after LOBSTER)."""
-    panel, seed = wildcards.panel, SEEDS[0]
+    seed = SEEDS[0]
     targets = PANELS[panel]["targets"] if LANDSCAPE["target"] is None else [LANDSCAPE["target"]]
     base = f"results/{panel}/rewind/s{seed}"
     return {
@@ -163,10 +167,21 @@ def plane_inputs(wildcards):
     }
 
 
+def landscape_table_inputs(wildcards):
+    """The maps and Hessian points of the landscape panel, and the runs that give G's and
+    1-S's test errors."""
+    d, panel = LANDSCAPE_DIR, LANDSCAPE["panel"]
+    runs = plane_runs(panel)
+    return {"plane": f"{d}/plane.json", "loss": f"{d}/loss.csv", "loss_meta": f"{d}/loss.json",
+            "psp": f"{d}/psp.csv", "hessian": f"{d}/hessian.csv",
+            "trajectory": runs["trajectory"], "rewind_metrics": runs["rewind_metrics"]}
+
+
 def landscape_figures():
     return [f"results/figures/{f}.{ext}" for f in LANDSCAPE_FIGURES for ext in ("pdf", "png", "csv")]
 
 
 def all_targets():
     return ["results/tables/dense.csv", "results/tables/fig1.csv", *fig1_figures(),
-            *landscape_figures()]
+            *landscape_figures(), "results/tables/landscape.csv",
+            "results/tables/landscape_statements.csv"]

@@ -2,6 +2,7 @@
 
 localrules:
     dense_table,
+    landscape_table,
 
 
 rule dense_table:
@@ -15,3 +16,18 @@ rule dense_table:
         "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/dense_table.py"
+
+
+rule landscape_table:
+    input:
+        unpack(landscape_table_inputs),
+    output:
+        solutions="results/tables/landscape.csv",
+        statements=report("results/tables/landscape_statements.csv",
+                          caption="../report/landscape_statements.rst", category="Landscape"),
+    log:
+        "logs/tables/landscape.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/landscape_table.py"

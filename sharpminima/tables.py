@@ -90,3 +90,70 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
                            [r["pruned_params_pct"] for r in runs],
                            [r["pruned_neurons_pct"] for r in runs]))
     return pd.DataFrame(rows, columns=FIG1_COLUMNS)
+
+
+# -- the landscape: G and 1-S side by side, and the paper's statements about them ---------
+
+SOLUTIONS = ("G", "1-S")
+
+# (statement of the paper, quantity, relation G must bear to 1-S for it to hold)
+PAPER_STATEMENTS = [
+    ("G sits in a narrower (sharper) minimum: larger top-5 Hessian eigenvalues", "eig_mean", "greater"),
+    ("G generalizes better: lower test error", "test_error", "less"),
+    ("G has a lower training loss", "loss", "less"),
+    ("G has a lower PSP L2 norm", "psp_norm", "less"),
+    ("G and 1-S have a similar first-order PSP entropy", "entropy1", "similar"),
+    ("G has a higher second-order PSP entropy", "entropy2", "greater"),
+]
+
+
+def _at(table: pd.DataFrame, index) -> pd.Series:
+    i, j = index
+    row = table[(table["i"] == i) & (table["j"] == j)]
+    if len(row) != 1:
+        raise ValueError(f"the map has no single point at grid index {tuple(index)}")
+    return row.iloc[0]
+
+
+def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajectory: dict,
+                      rewind_metrics: dict, similar_rel: float = 0.1):
+    """The numbers of the landscape at its two solutions, G (grid point ``g_index``) and 1-S
+    (``s_index``), read from the maps of the same plane, the Hessian points, the LOBSTER
+    trajectory (G's test error) and the rewind retraining (1-S's test error, the seed the
+    plane used); and the paper's statements checked on them.
+
+    Returns ``(solutions, statements)``: one row per solution; one row per statement with
+    both values, the relation and whether it holds. "similar" holds when the two values
+    differ by at most ``similar_rel`` of the larger one (our decision: the paper says
+    "similar" without a tolerance)."""
+    loss, psp, hess = pd.read_csv(loss_csv), pd.read_csv(psp_csv), pd.read_csv(hessian_csv)
+    event = next(e for e in trajectory["events"] if e["event"] == plane_meta["event"])
+    run = next(r for r in rewind_metrics["runs"] if r["seed"] == plane_meta["retrain_seed"])
+    test_error = {"G": event["test_error"], "1-S": run["test_error"]}
+    index = {"G": plane_meta["g_index"], "1-S": plane_meta["s_index"]}
+    eig_cols = [c for c in hess.columns if c.startswith("eig") and c[3:].isdigit()]
+    rows = []
+    for sol in SOLUTIONS:
+        lo, ps = _at(loss, index[sol]), _at(psp, index[sol])
+        h = hess[hess["solution"] == sol].iloc[0]
+        rows.append({
+            "panel": plane_meta["panel"], "solution": sol, "target": plane_meta["target"],
+            "pruned_params_pct": plane_meta["pruned_params_pct"],
+            "pruned_neurons_pct": plane_meta["pruned_neurons_pct"],
+            "test_error": test_error[sol], "loss": lo["loss"], "train_accuracy": lo["accuracy"],
+            "psp_norm": ps["psp_norm"], "entropy1": ps["entropy1"], "entropy2": ps["entropy2"],
+            **{c: h[c] for c in eig_cols}, "eig_mean": h["eig_mean"],
+        })
+    solutions = pd.DataFrame(rows)
+    g, s = solutions.iloc[0], solutions.iloc[1]
+    checks = []
+    for text, q, relation in PAPER_STATEMENTS:
+        if relation == "greater":
+            holds = g[q] > s[q]
+        elif relation == "less":
+            holds = g[q] < s[q]
+        else:
+            holds = abs(g[q] - s[q]) <= similar_rel * max(abs(g[q]), abs(s[q]))
+        checks.append({"statement": text, "quantity": q, "G": g[q], "1-S": s[q],
+                       "relation": relation, "holds": bool(holds)})
+    return solutions, pd.DataFrame(checks)

@@ -25,7 +25,7 @@ def test_lint_is_clean():
 
 
 @pytest.mark.parametrize("configs, targets", [
-    (["config.yaml"], 6 + 4 + 3 + 2),
+    (["config.yaml"], 4 + 3 + 3 + 2),
     (["config.yaml", "presets/paper.yaml"], 6 + 7 + 4 + 3),
 ], ids=["default", "paper"])
 def test_dry_run_plans_every_panel(configs, targets, tmp_path):
@@ -140,6 +140,13 @@ def test_tiny_run_draws_the_landscape(tiny_run):
     assert (hess.eig1 >= hess.eig2).all() and (hess.eig2 >= hess.eig3).all()
     meta = json.loads((workdir / "results/landscape/lenet5_mnist/psp.json").read_text())
     assert meta["n_samples"] == 200 and meta["entropy2_definition"] == "agreement"
+    # the summary table holds the same numbers as the maps and the Hessian points
+    sol = pd.read_csv(workdir / "results/tables/landscape.csv").set_index("solution")
+    assert list(sol.index) == ["G", "1-S"]
+    assert sol.loc["G", "psp_norm"] == pytest.approx(psp.loc[(0.0, 0.0), "psp_norm"], rel=1e-5)
+    assert sol.loc["1-S", "eig1"] == pytest.approx(hess.loc["1-S", "eig1"], rel=1e-5)
+    statements = pd.read_csv(workdir / "results/tables/landscape_statements.csv")
+    assert len(statements) == 6 and statements.holds.isin([True, False]).all()
 
 
 @pytest.mark.parametrize("figure, runs, skips", [
