@@ -68,3 +68,15 @@ def tiny_run(data_mirror, tmp_path_factory):
 
 
 # --- end workflow fixtures ---
+
+
+@_pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Unit tests work on tiny tensors: one torch thread avoids OpenMP barrier stalls on a
+    busy 2-core machine (workflow tests run in subprocesses and are unaffected)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,32 +10,11 @@ from sharpminima.masks import Mask, prunable_parameters, pruned_neurons
 from sharpminima.models import build_model
 from sharpminima.psp import psp_statistics
 
+from tiny_nets import TinyConv
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 KEYS = ("loss", "psp_l2_norm", "entropy_first_order", "entropy_second_order_agreement",
         "entropy_second_order_joint")
-
-
-class TinyConv(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 4, 3)
-        self.conv2 = nn.Conv2d(4, 5, 3)
-        self.fc1 = nn.Linear(5 * 4 * 4, 6)
-        self.fc2 = nn.Linear(6, 3)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # 14 -> 12 -> 6
-        x = F.relu(self.conv2(x))  # 6 -> 4
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
 
 
 def random_mask(model, keep, seed, keep_biases=True):

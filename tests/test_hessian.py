@@ -10,15 +10,6 @@ from sharpminima.hessian import top_eigenvalues
 from sharpminima.masks import Mask, prunable_parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class TinyMLP(nn.Module):
     def __init__(self):
         super().__init__()

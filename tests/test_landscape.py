@@ -11,29 +11,7 @@ from sharpminima.landscape import (PLANE_FORMAT, Plane, make_plane, map_hessian,
                                    plane_point, tune_malloc)
 from sharpminima.masks import Mask, prunable_parameters
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class TinyConv(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 4, 3)
-        self.conv2 = nn.Conv2d(4, 5, 3)
-        self.fc1 = nn.Linear(5 * 4 * 4, 6)
-        self.fc2 = nn.Linear(6, 3)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.relu(self.conv2(x))
-        x = F.relu(self.fc1(x.flatten(1)))
-        return self.fc2(x)
+from tiny_nets import TinyConv
 
 
 class WithBN(nn.Module):

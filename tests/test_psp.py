@@ -13,15 +13,6 @@ from sharpminima.psp import (PSPAccumulator, hidden_layers, psp_statistics,
                              psp_statistics_loop)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP barrier stalls on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class TinyConv(nn.Module):
     def __init__(self, num_classes=4):
         super().__init__()
