@@ -19,6 +19,7 @@ rule fig1:
         settings=lambda wc: PANELS[FIGURE_PANEL[wc.figure]],
         seeds=SEEDS,
         retrain_seeds=config["retrain_seeds"],
+        preset=config["preset"],
     log:
         "logs/figures/{figure}.log",
     conda:

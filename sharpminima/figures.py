@@ -6,11 +6,15 @@ saves it (PDF and PNG) next to the CSV of the plotted numbers.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display is ever needed
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import LogNorm
+from matplotlib.ticker import FuncFormatter
 import numpy as np
 import pandas as pd
 
@@ -24,6 +28,11 @@ METHOD_STYLE = {
 }
 
 
+def _wrap(title: str, width: int) -> str:
+    """Wrap each line of a title so that none runs off the figure."""
+    return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
+
+
 def sparsity_axis(pct):
     """Position of a sparsity on Fig. 1's bottom axis: -log10(1 - pct/100), so that 90 %,
     99 % and 99.57 % are as readable as 40 % and 60 % (the paper spaces its ticks likewise)."""
@@ -31,10 +40,38 @@ def sparsity_axis(pct):
     return -np.log10(1.0 - pct / 100.0)
 
 
-def fig1(points: pd.DataFrame, title: str) -> plt.Figure:
+def _bottom_ticks(lobster_pct, other_pct, min_gap: float = 0.05) -> list:
+    """The LOBSTER snapshot sparsities, then every other method's sparsity (one-shot prunes
+    to the exact target) that is not within ``min_gap`` of a tick already there on the
+    log axis, so every point has a readable label and none overlap."""
+    ticks = sorted(float(v) for v in pd.unique(np.asarray(lobster_pct, dtype=float)))
+    for v in sorted(pd.unique(np.asarray(other_pct, dtype=float))):
+        if all(abs(sparsity_axis(v) - sparsity_axis(t)) >= min_gap for t in ticks):
+            ticks.append(float(v))
+    return sorted(ticks)
+
+
+def _missed_targets(points: pd.DataFrame) -> list[str]:
+    """One line per target sparsity some method did not reach. A target LOBSTER missed has
+    no snapshot, hence no retraining from it: said once, with the highest sparsity reached."""
+    lines = []
+    missed = points[~points.reached]
+    lob = missed[missed.method == "lobster"]
+    for row in lob.itertuples(index=False):
+        best = f" (highest reached: {row.max_reached:.4g} %)" if pd.notna(row.max_reached) else ""
+        lines.append(f"target {row.target:g} % not reached by LOBSTER{best}: "
+                     "no snapshot there, so no retraining from it")
+    others = missed[(missed.method != "lobster") & ~missed.target.isin(lob.target)]
+    for row in others[["method", "target"]].drop_duplicates().itertuples(index=False):
+        lines.append(f"target {row.target:g} % not reached by {row.method}")
+    return lines
+
+
+def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     """Test error (%) against pruned parameters (%) per method, mean with a +-std band over
     seeds; pruned neurons (%) of the LOBSTER snapshots on the top axis. Targets a method did
-    not reach are listed under the axes instead of being silently dropped."""
+    not reach are listed under the axes instead of being silently dropped; ``note`` (what
+    the configuration changes from the paper) is printed under them."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     reached = points[points.reached]
     for method, (label, color, marker, ls) in METHOD_STYLE.items():
@@ -53,9 +90,10 @@ def fig1(points: pd.DataFrame, title: str) -> plt.Figure:
         ax.axhline(float(dense.test_error_mean.iloc[0]), color="0.4", lw=0.8, ls=":",
                    label=f"dense (n={int(dense.n_seeds.iloc[0])})")
     lob = reached[reached.method == "lobster"].sort_values("pruned_params_pct")
-    ticks = lob if not lob.empty else reached[reached.method != "dense"].drop_duplicates("pruned_params_pct")
-    ax.set_xticks(sparsity_axis(ticks.pruned_params_pct))
-    ax.set_xticklabels([f"{v:.4g}" for v in ticks.pruned_params_pct], rotation=45, fontsize=8)
+    ticks = _bottom_ticks(lob.pruned_params_pct,
+                          reached[~reached.method.isin(["dense", "lobster"])].pruned_params_pct)
+    ax.set_xticks(sparsity_axis(ticks))
+    ax.set_xticklabels([f"{v:.4g}" for v in ticks], rotation=45, fontsize=8)
     ax.set_xlabel("pruned parameters (%)")
     ax.set_ylabel("test error (%)")
     if not lob.empty:
@@ -65,12 +103,15 @@ def fig1(points: pd.DataFrame, title: str) -> plt.Figure:
         top.set_xlabel("pruned neurons (%) of the LOBSTER solutions")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    missed = points[~points.reached]
-    if not missed.empty:
-        lines = [f"{m}: {t:g} %" for m, t in missed[["method", "target"]].drop_duplicates().itertuples(index=False)]
-        fig.text(0.01, 0.01, "targets not reached: " + ", ".join(lines), fontsize=7, color="0.3")
-    fig.tight_layout(rect=(0, 0.04 if not missed.empty else 0, 1, 1))
+    ax.set_title(_wrap(title, 90), fontsize=9)
+    footer = []
+    footer.extend(_missed_targets(points))
+    if note:
+        footer.append("differs from the paper: " + note)
+    text = "\n".join(textwrap.fill(line, 120) for line in footer)
+    if text:
+        fig.text(0.01, 0.01, text, fontsize=6.5, color="0.3", va="bottom")
+    fig.tight_layout(rect=(0, 0.025 * (text.count("\n") + 1) + 0.01 if text else 0, 1, 1))
     return fig
 
 
@@ -81,8 +122,6 @@ def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = 
     a, b, z = grid.columns.values, grid.index.values, grid.values
     fig, ax = plt.subplots(figsize=(5.6, 4.4))
     if log:
-        from matplotlib.colors import LogNorm
-
         positive = z[np.isfinite(z) & (z > 0)]
         norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
         mesh = ax.pcolormesh(a, b, z, shading="nearest", norm=norm, cmap="viridis")
@@ -94,9 +133,9 @@ def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = 
         ax.plot([x], [y], marker="*", color="white", markeredgecolor="black", markersize=14)
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), color="white",
                     fontweight="bold")
-    ax.set_xlabel("a (direction u = 1-S - G)")
-    ax.set_ylabel("b (direction v, random on the mask, orthogonal to u)")
-    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("a (along u = 1-S - G)")
+    ax.set_ylabel("b (along v: random on the mask, orthogonal to u)", fontsize=9)
+    ax.set_title(_wrap(title, 70), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -104,7 +143,8 @@ def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = 
 # Fig. 2a, 3, 4a, 4b: which column of which map, and how it is drawn.
 LANDSCAPE_MAPS = {
     "fig2a": ("loss", "loss", "training loss", True),
-    "fig3": ("psp", "psp_norm", "PSP L2 norm (mean z^2, summed over hidden layers)", False),
+    # log colours: the norm spans orders of magnitude on the plane (G and 1-S differ ~10x)
+    "fig3": ("psp", "psp_norm", "PSP L2 norm (mean z^2, summed over hidden layers)", True),
     "fig4a": ("psp", "entropy1", "first-order PSP entropy (bits)", False),
     "fig4b": ("psp", "entropy2", "second-order PSP entropy (bits)", False),
 }
@@ -128,18 +168,32 @@ def hessian_figure(points: pd.DataFrame, grid: pd.DataFrame, title: str) -> plt.
     positive = points[eig_cols].astype(float).values
     if (positive > 0).all():
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")  # "3", not "3 x 10^0"
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrap(title, 80), fontsize=9)
     if has_map:
         g = grid.pivot(index="b", columns="a", values="eig_mean").sort_index().sort_index(axis=1)
-        mesh = axes[1].pcolormesh(g.columns.values, g.index.values, g.values, shading="nearest", cmap="magma")
+        z = g.values
+        # The mean top-k spans orders of magnitude across the plane: log colours when it can.
+        norm = LogNorm() if np.isfinite(z).all() and (z > 0).all() else None
+        mesh = axes[1].pcolormesh(g.columns.values, g.index.values, z, shading="nearest",
+                                  cmap="magma", norm=norm)
+        bs = g.index.values
+        dy = float(np.min(np.diff(bs))) if len(bs) > 1 else 1.0
+        for (i, j), v in np.ndenumerate(z):  # a coarse grid: print each value in its cell,
+            # under the centre (where G and 1-S are marked), light on dark colours
+            axes[1].text(g.columns.values[j], bs[i] - 0.3 * dy, f"{v:.3g}", ha="center",
+                         va="center", fontsize=7,
+                         color="white" if mesh.norm(v) < 0.5 else "black")
         fig.colorbar(mesh, ax=axes[1]).set_label(f"mean of the top-{len(eig_cols)} eigenvalues")
         for x, y, name in ((0.0, 0.0, "G"), (1.0, 0.0, "1-S")):
             axes[1].plot([x], [y], marker="*", color="white", markeredgecolor="black", markersize=14)
             axes[1].annotate(name, (x, y), textcoords="offset points", xytext=(6, 6), color="white", fontweight="bold")
-        axes[1].set_xlabel("a")
-        axes[1].set_ylabel("b")
+        axes[1].set_xlabel("a (along u = 1-S - G)")
+        axes[1].set_ylabel("b (along v)")
         axes[1].set_title("coarse grid of the same plane", fontsize=9)
     fig.tight_layout()
     return fig

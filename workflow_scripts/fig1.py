@@ -13,10 +13,10 @@ points = fig1_points(p.panel, snakemake.input.dense, snakemake.input.trajectorie
                      snakemake.input.methods)
 write_csv(points, snakemake.output.csv)
 s = p.settings
-title = (f"{snakemake.wildcards.figure}: {s['model']} on {s['dataset']} "
+title = (f"{snakemake.wildcards.figure}: {s['model']} on {s['dataset']}, preset {p.preset} "
          f"(n_train={s['train_samples'] or 'all'}; LOBSTER seeds {list(p.seeds)}, "
          f"retraining seeds {list(p.retrain_seeds)})")
-fig = fig1(points, title)
+fig = fig1(points, title, note=s.get("note", ""))
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)
 log(points.to_string())
