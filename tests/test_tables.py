@@ -24,14 +24,18 @@ def _write(tmp_path, g, s):
     pd.DataFrame(hess).to_csv(tmp_path / "hessian.csv", index=False)
 
 
+# plane.json of the grid _write draws: G at grid index (0, 1), 1-S at (2, 1)
+PLANE = {"panel": "p", "target": 98.0, "g_index": [0, 1], "s_index": [2, 1],
+         "pruned_params_pct": 98.3, "pruned_neurons_pct": 60.0}
+
+
 def test_summary_reads_both_solutions_and_judges_the_statements(tmp_path):
     # G: sharper, lower loss, lower PSP norm, similar H1 (5 % apart), higher H2 ...
     g = {"loss": 0.1, "psp_norm": 5.0, "entropy1": 3.8, "entropy2": 9.5, "eig1": 8.0}
     # ... but here a worse test error than 1-S
     s = {"loss": 0.2, "psp_norm": 20.0, "entropy1": 4.0, "entropy2": 8.0, "eig1": 2.0}
     _write(tmp_path, g, s)
-    plane = {"panel": "p", "target": 98.0, "event": 3, "retrain_seed": 102, "g_index": [0, 1],
-             "s_index": [2, 1], "pruned_params_pct": 98.3, "pruned_neurons_pct": 60.0}
+    plane = {**PLANE, "event": 3, "retrain_seed": 102}
     trajectory = {"events": [{"event": 2, "test_error": 50.0}, {"event": 3, "test_error": 3.0}]}
     rewind = {"runs": [{"seed": 101, "test_error": 50.0}, {"seed": 102, "test_error": 2.5}]}
     sol, st = landscape_summary(plane, tmp_path / "loss.csv", tmp_path / "psp.csv",
@@ -49,8 +53,7 @@ def test_similar_has_a_tolerance(tmp_path):
     g = {"loss": 0.1, "psp_norm": 5.0, "entropy1": 3.0, "entropy2": 9.5, "eig1": 8.0}
     s = {"loss": 0.2, "psp_norm": 20.0, "entropy1": 4.0, "entropy2": 8.0, "eig1": 2.0}
     _write(tmp_path, g, s)
-    plane = {"panel": "p", "target": 98.0, "event": 0, "retrain_seed": 1, "g_index": [0, 1],
-             "s_index": [2, 1], "pruned_params_pct": 98.3, "pruned_neurons_pct": 60.0}
+    plane = {**PLANE, "event": 0, "retrain_seed": 1}
     args = (plane, tmp_path / "loss.csv", tmp_path / "psp.csv", tmp_path / "hessian.csv",
             {"events": [{"event": 0, "test_error": 1.0}]}, {"runs": [{"seed": 1, "test_error": 1.0}]})
     _, st = landscape_summary(*args)  # 3.0 vs 4.0: 25 % apart
