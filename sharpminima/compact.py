@@ -326,6 +326,7 @@ class CompactNet:
         self._shape_cache: dict = {}
         self._perm_cache: dict = {}
         self.device = torch.device("cpu")
+        self._nhwc = False  # loaded weights in channels-last layout (see load)
 
     # -- weights ------------------------------------------------------------------------------
     @property
@@ -393,10 +394,21 @@ class CompactNet:
     def load(self, params: Mapping[str, torch.Tensor]) -> "CompactNet":
         p = {k: params[k].detach().to(self.device) for k in self.param_names if k in params}
         self._mats = self.materialise(p)
+        # On the CPU, oneDNN convolutions run faster in channels-last (NHWC) layout: LeNet-5's
+        # compacted conv2 at 99.57 % takes ~7 ms per 1,000 images instead of ~12 ms.
+        self._nhwc = self.device.type == "cpu"
+        if self._nhwc:
+            for L, m in zip(self.layers, self._mats):
+                if self._nhwc_layer(L, m):
+                    m["W"] = m["W"].contiguous(memory_format=torch.channels_last)
         return self
 
+    def _nhwc_layer(self, L: _CLayer, m: dict) -> bool:
+        """Whether ``forward`` computes this layer in channels-last layout."""
+        return self._nhwc and L.kind == "conv" and "W" in m and "Wt" not in m
+
     # -- forward ------------------------------------------------------------------------------
-    def _forward(self, mats, x, observe=None):
+    def _forward(self, mats, x, observe=None, nhwc: bool = False):
         h = x
         for kind, _ in self.plan.pre:
             if kind == "flatten":
@@ -417,12 +429,21 @@ class CompactNet:
                     z = torch.matmul(m["Wt"], cols).add_(m["b"].view(1, -1, 1)) if not torch.is_grad_enabled() \
                         else torch.matmul(m["Wt"], cols) + m["b"].view(1, -1, 1)
                     z = z.view(Bh, -1, Ho, Wo)
+                elif nhwc:
+                    z = F.conv2d(_channels_last(h), m["W"], m["b"], stride=L.stride, padding=L.padding)
+                    z = z.contiguous(memory_format=torch.channels_last)  # a no-op when oneDNN kept it
                 else:
                     z = F.conv2d(h, m["W"], m["b"], stride=L.stride, padding=L.padding)
             else:
                 z = None
             if observe is not None and L.hidden:
-                observe(L.name, z.flatten(1) if z is not None else x.new_zeros(B, 0))
+                if z is None:
+                    zo = x.new_zeros(B, 0)
+                elif nhwc and z.dim() == 4:
+                    zo = z.permute(0, 2, 3, 1).flatten(1)  # a view: neurons position-major
+                else:
+                    zo = z.flatten(1)
+                observe(L.name, zo)
             if L is last:
                 break
             h = z
@@ -462,7 +483,7 @@ class CompactNet:
     def forward(self, x: torch.Tensor, observe: Callable | None = None) -> torch.Tensor:
         if self._mats is None:
             raise RuntimeError("CompactNet.load(params) first")
-        return self._forward(self._mats, x, observe)
+        return self._forward(self._mats, x, observe, nhwc=self._nhwc)
 
     __call__ = forward
 
@@ -505,7 +526,10 @@ class CompactNet:
                 continue
             hw = pos[L.name]
             ar = torch.arange(hw, device=self.device)
-            alive = (L.out_alive.unsqueeze(1) * hw + ar).flatten()
+            if self._nhwc_layer(L, m):  # forward observes (position, unit), position-major
+                alive = (L.out_alive.unsqueeze(0) * hw + ar.unsqueeze(1)).flatten()
+            else:
+                alive = (L.out_alive.unsqueeze(1) * hw + ar).flatten()
             const = (L.out_const.unsqueeze(1) * hw + ar).flatten()
             out[L.name] = {
                 "n": L.n_units * hw,
@@ -514,6 +538,17 @@ class CompactNet:
                 "const_z": m["z_const"].detach().repeat_interleave(hw),
             }
         return out
+
+
+def _channels_last(h: torch.Tensor) -> torch.Tensor:
+    """``h`` in channels-last layout; for a single channel that is only a change of strides
+    (the memory is the same), which oneDNN needs to see to keep its output channels-last."""
+    B, C, H, W = h.shape
+    if h.stride() == (C * H * W, 1, W * C, C):
+        return h
+    if C == 1 and h.is_contiguous():
+        return h.as_strided(h.shape, (H * W, 1, W, 1))
+    return h.contiguous(memory_format=torch.channels_last)
 
 
 def _mask_for(mask: Mapping[str, torch.Tensor], name: str, like: torch.Tensor) -> torch.Tensor:

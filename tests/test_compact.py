@@ -124,6 +124,27 @@ def test_sparse_tap_convolution():
         assert torch.allclose(net(x), model(x), rtol=1e-5, atol=1e-6)
 
 
+def test_cpu_forward_runs_convolutions_channels_last():
+    """On the CPU the loaded convolutions run in NHWC; the PSP columns they report are then
+    position-major, and the layout (alive_index) follows, so the statistics stay exact."""
+    torch.manual_seed(3)
+    model = TinyConv()
+    mask = random_mask(model, 0.3, seed=4)
+    mask.apply(model)
+    model.eval()
+    net, _ = compact_model(model, mask)
+    convs = [m for L, m in zip(net.layers, net._mats) if L.kind == "conv"]
+    assert convs and all(m["W"].is_contiguous(memory_format=torch.channels_last) for m in convs)
+    x = torch.randn(6, 1, 14, 14)
+    seen = {}
+    with torch.no_grad():
+        out = net.forward(x, observe=lambda name, z: seen.setdefault(name, z))
+        assert torch.allclose(out, model(x), rtol=1e-5, atol=1e-6)
+        z1 = F.conv2d(x, model.conv1.weight, model.conv1.bias).flatten(1)  # channel-major
+    lay = net.psp_layouts(x.shape[1:])["conv1"]
+    assert torch.allclose(seen["conv1"], z1[:, lay["alive_index"]], rtol=1e-5, atol=1e-6)
+
+
 def test_functional_gradient_matches_dense():
     torch.manual_seed(9)
     model = TinyConv()
