@@ -43,7 +43,7 @@ rule retrain:
         metrics="results/{panel}/{method}/s{seed}/t{target}/metrics.json",
         models="results/{panel}/{method}/s{seed}/t{target}/models.pt",
     wildcard_constraints:
-        method="rewind|reinit|random",
+        method=_alternatives(RETRAIN_METHODS),
     params:
         panel=settings_for("retrain"),
         target=lambda wc: float(wc.target),

@@ -40,6 +40,16 @@ def sparsity_axis(pct):
     return -np.log10(1.0 - pct / 100.0)
 
 
+def _method_styles(methods) -> dict:
+    """The paper's methods in their order and style, then any other method (one a user
+    added) in a style of its own, so that no curve is silently left out."""
+    styles = dict(METHOD_STYLE)
+    extra = sorted(set(methods) - set(styles) - {"dense"})
+    for k, m in enumerate(extra):
+        styles[m] = (m, f"C{(5 + k) % 10}", "xP*hX"[k % 5], "-")
+    return styles
+
+
 def _bottom_ticks(lobster_pct, other_pct, min_gap: float = 0.05) -> list:
     """The LOBSTER snapshot sparsities, then every other method's sparsity (one-shot prunes
     to the exact target) that is not within ``min_gap`` of a tick already there on the
@@ -74,7 +84,7 @@ def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     the configuration changes from the paper) is printed under them."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     reached = points[points.reached]
-    for method, (label, color, marker, ls) in METHOD_STYLE.items():
+    for method, (label, color, marker, ls) in _method_styles(reached.method.unique()).items():
         d = reached[reached.method == method].sort_values("pruned_params_pct")
         if d.empty:
             continue

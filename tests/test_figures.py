@@ -39,3 +39,13 @@ def test_missed_lobster_target_is_said_once_with_the_highest_sparsity():
     assert all(len(line) <= 90 for line in fig.axes[0].get_title().splitlines())
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["40", "60.2", "80"]
+
+
+def test_a_method_without_a_style_is_still_drawn():
+    nan = float("nan")
+    pts = _points([
+        ("p", "lobster", 90, True, 91.0, 20.0, 1, 3.0, 0.0, nan),
+        ("p", "snip", 90, True, 91.0, 20.0, 2, 4.0, 0.5, nan),
+    ])
+    labels = fig1(pts, "t").axes[0].get_legend_handles_labels()[1]
+    assert labels == ["LOBSTER (gradual)", "snip (n=2)"]
