@@ -182,7 +182,18 @@ def landscape_figures():
     return [f"results/figures/{f}.{ext}" for f in LANDSCAPE_FIGURES for ext in ("pdf", "png", "csv")]
 
 
+def claims_inputs(wildcards):
+    """Every Fig. 1 panel's points and LOBSTER runs; the landscape's two solutions, its
+    Hessian in both spaces and the training-length probe."""
+    out = {"landscape": "results/tables/landscape.csv",
+           "hessian_readings": f"{LANDSCAPE_DIR}/hessian_readings.csv",
+           "probe": f"{LANDSCAPE_DIR}/probe.csv"}
+    for figure, panel in FIGURE_PANEL.items():
+        out[f"points_{panel}"] = f"results/figures/{figure}.csv"
+        out[f"trajectories_{panel}"] = lobster_trajectories(panel)
+    return out
+
+
 def all_targets():
-    return ["results/tables/dense.csv", "results/tables/fig1.csv", *fig1_figures(),
-            *landscape_figures(), "results/tables/landscape.csv",
-            "results/tables/landscape_statements.csv"]
+    return ["results/tables/claims.csv", "results/tables/dense.csv", "results/tables/fig1.csv",
+            *fig1_figures(), *landscape_figures(), "results/tables/landscape.csv"]

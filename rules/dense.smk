@@ -13,6 +13,7 @@ rule train_dense:
         panel=settings_for("dense"),
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
+        selection=config["selection"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
         checkpoint=lambda wc: f"results/{wc.panel}/dense/s{wc.seed}/train_state.ckpt",
     log:

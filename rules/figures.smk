@@ -11,7 +11,7 @@ rule fig1:
     input:
         unpack(fig1_inputs),
     output:
-        pdf=report("results/figures/{figure}.pdf", caption="../report/fig1.rst", category="Fig. 1"),
+        pdf=report("results/figures/{figure}.pdf", caption="../report/fig1.rst", category="2. Fig. 1"),
         png="results/figures/{figure}.png",
         csv="results/figures/{figure}.csv",
     params:
@@ -20,6 +20,7 @@ rule fig1:
         seeds=SEEDS,
         retrain_seeds=config["retrain_seeds"],
         preset=config["preset"],
+        selection=config["selection"],
     log:
         "logs/figures/{figure}.log",
     conda:
@@ -46,7 +47,7 @@ rule landscape_figure:
         table=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
         meta=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
     output:
-        pdf=report("results/figures/{lfig}.pdf", caption="../report/landscape.rst", category="Landscape"),
+        pdf=report("results/figures/{lfig}.pdf", caption="../report/landscape.rst", category="3. Landscape"),
         png="results/figures/{lfig}.png",
         csv="results/figures/{lfig}.csv",
     wildcard_constraints:
@@ -65,7 +66,7 @@ rule fig2b:
         meta=f"{LANDSCAPE_DIR}/hessian.json",
         map=f"{LANDSCAPE_DIR}/hessian_map.csv",
     output:
-        pdf=report("results/figures/fig2b.pdf", caption="../report/fig2b.rst", category="Landscape"),
+        pdf=report("results/figures/fig2b.pdf", caption="../report/fig2b.rst", category="3. Landscape"),
         png="results/figures/fig2b.png",
         csv="results/figures/fig2b.csv",
     log:

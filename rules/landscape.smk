@@ -60,6 +60,7 @@ rule hessian:
         points="results/landscape/{panel}/hessian.csv",
         meta="results/landscape/{panel}/hessian.json",
         map="results/landscape/{panel}/hessian_map.csv",
+        readings="results/landscape/{panel}/hessian_readings.csv",
     params:
         panel=settings_for("landscape"),
         settings=LANDSCAPE,
@@ -78,3 +79,31 @@ rule hessian:
         "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/hessian.py"
+
+
+rule landscape_probe:
+    input:
+        manifest=manifest_for_panel,
+        split=split_for_panel,
+        plane="results/landscape/{panel}/plane.pt",
+    output:
+        table="results/landscape/{panel}/probe.csv",
+        meta="results/landscape/{panel}/probe.json",
+    params:
+        panel=settings_for("dense"),
+        settings=LANDSCAPE,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
+    log:
+        "logs/landscape/{panel}/probe.log",
+    benchmark:
+        "results/benchmarks/landscape/{panel}/probe.tsv"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/landscape_probe.py"

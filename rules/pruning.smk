@@ -50,6 +50,7 @@ rule retrain:
         seeds=config["retrain_seeds"],
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
+        selection=config["selection"],
         state_dir=lambda wc: f"results/{wc.panel}/{wc.method}/s{wc.seed}/t{wc.target}/resume",
     log:
         "logs/{panel}/{method}/s{seed}/t{target}.log",
@@ -79,6 +80,7 @@ rule oneshot:
         target=lambda wc: float(wc.target),
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
+        selection=config["selection"],
         checkpoint=lambda wc: f"results/{wc.panel}/oneshot/s{wc.seed}/t{wc.target}/train_state.ckpt",
     log:
         "logs/{panel}/oneshot/s{seed}/t{target}.log",

@@ -3,6 +3,7 @@
 localrules:
     dense_table,
     landscape_table,
+    claims,
 
 
 rule dense_table:
@@ -23,11 +24,30 @@ rule landscape_table:
         unpack(landscape_table_inputs),
     output:
         solutions="results/tables/landscape.csv",
-        statements=report("results/tables/landscape_statements.csv",
-                          caption="../report/landscape_statements.rst", category="Landscape"),
     log:
         "logs/tables/landscape.log",
     conda:
         "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/landscape_table.py"
+
+
+rule claims:
+    input:
+        unpack(claims_inputs),
+    output:
+        table=report("results/tables/claims.csv", caption="../report/claims.rst",
+                     category="1. The paper's claims"),
+        meta="results/tables/claims.json",
+    params:
+        fig1_panels=list(FIGURE_PANEL.values()),
+        panels=PANELS,
+        landscape=LANDSCAPE,
+        words=config["claims"],
+        preset=config["preset"],
+    log:
+        "logs/tables/claims.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/claims.py"

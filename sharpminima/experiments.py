@@ -51,9 +51,11 @@ def final_metrics(model, data, recipe: Recipe) -> dict:
 
 def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
               device_spec: str = "auto", threads: int | None = None,
-              model_out, init_out, metrics_out, checkpoint, log=print) -> dict:
-    """Train a panel's dense model with its recipe; write the final weights, the initial
-    weights (the rewind point of later methods) and a metrics JSON with provenance."""
+              model_out, init_out, metrics_out, checkpoint, selection: str = "best_val",
+              log=print) -> dict:
+    """Train a panel's dense model with its recipe; write the weights the ``selection`` rule
+    picks (``training.SELECTIONS``), the initial weights (the rewind point of later methods)
+    and a metrics JSON with provenance."""
     timer = Timer()
     device = setup(panel, device_spec, threads, log)
     recipe = Recipe.from_dict(panel["dense"], where=f"panels.{panel_name}.dense")
@@ -65,7 +67,7 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
     atomic_torch_save(model.state_dict(), init_out)
     trainer = train(model, data, recipe, seed=seed, device=device, checkpoint=checkpoint,
                     augment=data.augment_batch if data.augment else None, log=log,
-                    name=f"{panel_name}/dense/s{seed}")
+                    name=f"{panel_name}/dense/s{seed}", selection=selection)
     metrics = {
         "panel": panel_name,
         "method": "dense",
@@ -75,9 +77,11 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
         **final_metrics(trainer.model, data, recipe),
         **sparsity_report(trainer.model),
         "epochs": trainer.epoch,
+        **_selected(trainer),
         "history": trainer.history,
         "data": data.describe(),
-        "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict()},
+        "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
+                                           "selection": selection},
                                  seed=seed, device=device, wall_time_s=timer.elapsed),
     }
     atomic_torch_save(trainer.model.state_dict(), model_out)
@@ -92,10 +96,15 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
 # ---------------------------------------------------------------------------------------
 
 
+def _selected(trainer) -> dict:
+    """Which weights the run reports: the selection rule and the epoch it chose."""
+    return {"selection": trainer.selection, "selected_epoch": trainer.selected_epoch}
+
+
 def _summary(trainer, data, recipe) -> dict:
-    """Final numbers of a trained (possibly masked) model."""
+    """Final numbers of a trained (possibly masked) model: the weights its selection chose."""
     return {**final_metrics(trainer.model, data, recipe), **sparsity_report(trainer.model),
-            "epochs": trainer.epoch}
+            "epochs": trainer.epoch, **_selected(trainer)}
 
 
 def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
@@ -152,6 +161,8 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     trajectory = {
         "panel": panel_name, "method": "lobster", "model": panel["model"],
         "dataset": panel["dataset"], "seed": seed, "events": events,
+        # restoring each phase's best-validation weights is part of LOBSTER itself
+        "selection": "best_val (per phase: LOBSTER's own rule)",
         "snapshots": [{k: s.get(k) for k in ("target", "reached", "event", "max_reached",
                                              "pruned_params_pct", "pruned_neurons_pct",
                                              "test_error", "val_error")}
@@ -182,10 +193,12 @@ def retrain_recipe(panel: dict, panel_name: str) -> Recipe:
 
 def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
                 trajectory, snapshots, init, target: float, seeds, device_spec="auto",
-                threads=None, metrics_out, models_out, state_dir, log=print) -> dict:
+                threads=None, metrics_out, models_out, state_dir, selection: str = "best_val",
+                log=print) -> dict:
     """Retrain the mask of the LOBSTER snapshot chosen for ``target`` with ``kind``
     (rewind | reinit | random), once per seed, in one job. A target the LOBSTER run never
-    reached is written as such (``reached: false``), with no training."""
+    reached is written as such (``reached: false``), with no training. Each seed reports the
+    weights its ``selection`` rule picks (``training.SELECTIONS``; the epoch is recorded)."""
     from .masks import Mask
     from .pruning import retrain
 
@@ -196,7 +209,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
     recipe = retrain_recipe(panel, panel_name)
     base = {"panel": panel_name, "method": kind, "model": panel["model"],
             "dataset": panel["dataset"], "lobster_seed": traj["seed"], "target": float(target),
-            "reached": bool(snap["reached"]), "snapshot": snap}
+            "reached": bool(snap["reached"]), "snapshot": snap, "selection": selection}
     runs, models = [], {}
     if snap["reached"]:
         data = load_panel_data(panel, data_dir, split_path, device)
@@ -215,7 +228,8 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                                   seed=int(s), device=device, init_state=init_state,
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
                                   augment=data.augment_batch if data.augment else None,
-                                  evaluate_test=False, log=log)  # test error: once, at the end
+                                  evaluate_test=False, log=log,  # test error: once, at the end
+                                  selection=selection)
                 r = {"run": {"seed": int(s), **_summary(trainer, data, recipe),
                              "wall_time_s": round(t0.elapsed, 3), "history": trainer.history},
                      "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
@@ -235,7 +249,8 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
         "test_error_mean": float(errors.mean()) if len(runs) else None,
         "test_error_std": float(errors.std()) if len(runs) > 1 else (0.0 if runs else None),
         "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "kind": kind, "seeds": list(seeds)},
+                                           "kind": kind, "seeds": list(seeds),
+                                           "selection": selection},
                                  seed=list(seeds), device=device, wall_time_s=timer.elapsed),
     }
     atomic_torch_save(models, models_out)
@@ -249,9 +264,10 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
 
 def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_model,
                 target: float, seed: int, device_spec="auto", threads=None, metrics_out,
-                model_out, checkpoint, log=print) -> dict:
+                model_out, checkpoint, selection: str = "best_val", log=print) -> dict:
     """One-shot magnitude pruning of the dense model to ``target`` % and fine-tuning with
-    the mask fixed (the classic three stages: train, prune, fine-tune)."""
+    the mask fixed (the classic three stages: train, prune, fine-tune); the fine-tuned
+    weights reported are those the ``selection`` rule picks (``training.SELECTIONS``)."""
     from .pruning import oneshot
 
     timer = Timer()
@@ -262,17 +278,18 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     trainer = oneshot(dense, panel["model"], data.num_classes, data, float(target) / 100.0,
                       recipe, seed=seed, device=device, checkpoint=checkpoint,
                       augment=data.augment_batch if data.augment else None,
-                      evaluate_test=False, log=log)  # test error: once, at the end
+                      evaluate_test=False, log=log,  # test error: once, at the end
+                      selection=selection)
     summary = _summary(trainer, data, recipe)
     metrics = {
         "panel": panel_name, "method": "oneshot", "model": panel["model"],
         "dataset": panel["dataset"], "seed": seed, "target": float(target), "reached": True,
-        "runs": [{"seed": seed, **summary, "history": trainer.history}], "n_seeds": 1,
+        "selection": selection, "runs": [{"seed": seed, **summary, "history": trainer.history}], "n_seeds": 1,
         "test_error_mean": summary["test_error"], "test_error_std": 0.0,
         "pruned_params_pct": summary["pruned_params_pct"],
         "pruned_neurons_pct": summary["pruned_neurons_pct"], "data": data.describe(),
         "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "target": float(target)},
+                                           "target": float(target), "selection": selection},
                                  seed=seed, device=device, wall_time_s=timer.elapsed),
     }
     atomic_torch_save({"state_dict": trainer.model.state_dict(), "mask": trainer.mask.state_dict()},
@@ -361,17 +378,21 @@ def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settin
     pl = Plane.load(plane)
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
     quantities = {"loss": ["loss", "accuracy"],
-                  "psp": ["psp_norm", "entropy1", f"entropy2_{settings['entropy2']}"]}[kind]
+                  "psp": ["psp_norm", "psp_norm_l2", "entropy1", f"entropy2_{settings['entropy2']}"]}[kind]
     df = map_plane(lambda: build_model(panel["model"], num_classes=data.num_classes), pl, x, y,
                    quantities=quantities, batch_size=settings["batch_size"],
                    compact=settings["compact"], num_classes=data.num_classes,
                    joint_max_pairs=settings["joint_max_pairs"], seed=settings["noise_seed"],
                    per_layer=kind == "psp", log=log)
-    if kind == "psp":  # one name for the chosen second-order definition
+    reading = settings.get("psp_norm", "mean_square")
+    if kind == "psp":  # one name each for the chosen PSP-norm reading and second-order definition
+        df.rename(columns={"psp_norm": "psp_norm_mean_square"}, inplace=True)
+        df["psp_norm"] = df[{"mean_square": "psp_norm_mean_square", "l2": "psp_norm_l2"}[reading]]
         df["entropy2"] = df[f"entropy2_{settings['entropy2']}"]
     meta = {"kind": kind, "quantities": quantities, "n_samples": int(len(x)),
             "split": "train (first samples of the panel's training split)",
-            "entropy2_definition": settings["entropy2"], "compacted": df.attrs["compacted"],
+            "entropy2_definition": settings["entropy2"], "psp_norm_reading": reading,
+            "compacted": df.attrs["compacted"],
             "compact_info": df.attrs["compact_info"], "map_seconds": df.attrs["seconds"],
             "joint_pairs": df.attrs.get("joint_pairs"), "plane": pl.meta,
             "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
@@ -396,10 +417,16 @@ def hessian_grid_points(plane, resolution) -> list[tuple[int, int]]:
 
 
 def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
-                device_spec="auto", threads=None, points_out, map_out, log=print) -> None:
-    """Top-k Hessian eigenvalues of the training loss in the sparse subspace at G and 1-S
-    (``points_out``), and their mean on a coarser grid of the same plane (``map_out``)."""
-    from .landscape import Plane, map_hessian, tune_malloc
+                device_spec="auto", threads=None, points_out, map_out, readings_out=None,
+                log=print) -> None:
+    """Top-k Hessian eigenvalues of the training loss at G and 1-S (``points_out``) and their
+    mean on a coarser grid of the same plane (``map_out``), in the configured ``space``
+    (``landscape.map_hessian``: the sparse subspace ``mask`` or the ``full`` parameter space);
+    ``readings_out``: G and 1-S in both spaces, so that the two readings of the paper's
+    Fig. 2b can be compared on the same points."""
+    import pandas as pd
+
+    from .landscape import HESSIAN_SPACES, Plane, map_hessian, tune_malloc
     from .tables import write_csv
 
     timer = Timer()
@@ -409,21 +436,110 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
     h = settings["hessian"]
     data, x, y = _landscape_data(panel, data_dir, split_path, device, h["samples"])
     builder = lambda: build_model(panel["model"], num_classes=data.num_classes)  # noqa: E731
+    space = h.get("space", "mask")
     kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"], log=log)
     g_idx, s_idx = pl.meta["g_index"], pl.meta["s_index"]
     if g_idx is None or s_idx is None:
         raise ValueError("landscape.resolution must put G (a=0) and 1-S (a=1) on the grid: "
                          "use res_a = 4k+1 and an odd res_b")
-    at = map_hessian(builder, pl, x, y, points=[tuple(g_idx), tuple(s_idx)], **kw)
-    at.insert(0, "solution", ["G", "1-S"])
+    both = [tuple(g_idx), tuple(s_idx)]
+    by_space = {}
+    for sp in ([space] + [s for s in HESSIAN_SPACES if s != space]
+               if readings_out is not None else [space]):
+        t = map_hessian(builder, pl, x, y, points=both, space=sp, **kw)
+        t.insert(0, "solution", ["G", "1-S"])
+        by_space[sp] = t
+        log(f"hessian ({sp} space): G {t.iloc[0]['eig_mean']:.4g}, 1-S {t.iloc[1]['eig_mean']:.4g} (mean top-{h['k']})")
+    at = by_space[space]
     write_csv(at, points_out)
+    if readings_out is not None:
+        write_csv(pd.concat([t.assign(space=sp) for sp, t in by_space.items()], ignore_index=True),
+                  readings_out)
     grid = hessian_grid_points(pl, h["resolution"])
-    hm = map_hessian(builder, pl, x, y, points=grid, **kw) if grid else at.iloc[0:0]
+    hm = map_hessian(builder, pl, x, y, points=grid, space=space, **kw) if grid else at.iloc[0:0]
     write_csv(hm, map_out)
-    meta = {"n_samples": int(len(x)), "split": "train", "settings": h, "plane": pl.meta,
+    meta = {"n_samples": int(len(x)), "split": "train", "settings": h, "space": space, "plane": pl.meta,
             "n_hvp_total": int(at.n_hvp.sum() + (hm.n_hvp.sum() if len(hm) else 0)),
             "provenance": provenance(settings=settings, seed=h["seed"], device=device,
                                      wall_time_s=timer.elapsed)}
     atomic_write_json(Path(points_out).with_suffix(".json"), meta)
     log(f"hessian: G top-{h['k']} {at.iloc[0, 5:5 + h['k']].tolist()}, "
         f"1-S {at.iloc[1, 5:5 + h['k']].tolist()}; {len(hm)} map points in {timer.elapsed:.1f}s")
+
+
+def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: dict,
+                        device_spec="auto", threads=None, table_out, log=print) -> None:
+    """How the landscape's magnitudes depend on training length, measured on G itself.
+
+    G's weights and mask are trained further with plain SGD (the panel's dense recipe: its
+    learning rate, momentum, batch size and weight decay; no schedule, no LOBSTER
+    regularisation, the mask fixed) for ``landscape.probe_epochs`` epochs; after 0, 1, 3,
+    10, 30, ... epochs, the training loss, both PSP-norm readings, the entropies and the
+    top-k Hessian eigenvalues (both spaces) are measured on the same samples as the maps.
+    The claims table cites the result where our magnitudes are far from the paper's: if
+    they move towards the paper's ranges with more training, training length is (part of)
+    the reason."""
+    from .hessian import top_eigenvalues
+    from .landscape import Plane, tune_malloc
+    from .masks import Mask
+    from .psp import psp_statistics
+    from .tables import write_csv
+    from .training import Callback
+
+    import pandas as pd
+
+    timer = Timer()
+    tune_malloc()
+    device = setup(panel, device_spec, threads, log)
+    pl = Plane.load(plane)
+    data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
+    h = settings["hessian"]
+    xh, yh = data.train[0][:h["samples"]], data.train[1][:h["samples"]]
+    epochs = int(settings["probe_epochs"])
+    at = sorted({0, epochs, *[e for e in (1, 3, 10, 30, 100, 300) if e <= epochs]})
+    dense = panel["dense"]
+    recipe = Recipe(epochs=epochs, batch_size=dense["batch_size"], lr=dense["lr"],
+                    momentum=dense.get("momentum", 0.0), weight_decay=dense.get("weight_decay", 0.0))
+    mask = Mask({k: v.bool() for k, v in pl.mask.items()})
+    full = {k: torch.ones_like(v) for k, v in mask.items()}
+    rows = []
+
+    def measure(model, epoch):
+        model.eval()
+        s = psp_statistics(model, x, y, data.num_classes, batch_size=settings["batch_size"],
+                           second_order=(settings["entropy2"],))
+        row = {"epoch": epoch, "loss": s["loss"], "train_accuracy": s["accuracy"],
+               "psp_norm_mean_square": s["psp_l2_norm"], "psp_norm_l2": s["psp_euclidean_norm"],
+               "entropy1": s["entropy_first_order"],
+               "entropy2": s[f"entropy_second_order_{settings['entropy2']}"]}
+        for space, m in (("mask", mask), ("full", full)):
+            vals, _ = top_eigenvalues(model, m, xh, yh, k=h["k"], solver=h["solver"], seed=h["seed"],
+                                      tol=h["tol"], compact=settings["compact"] and space == "mask")
+            row[f"eig_mean_{space}"] = sum(vals) / len(vals)
+            row[f"eig1_{space}"] = vals[0]
+        rows.append(row)
+        model.train()
+        log(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "
+            f"(l2 {row['psp_norm_l2']:.4g}), top eigenvalue {row['eig1_mask']:.4g} (full {row['eig1_full']:.4g})")
+
+    class Measure(Callback):
+        def after_epoch(self, trainer, record):
+            if trainer.epoch in at:
+                measure(trainer.model, trainer.epoch)
+
+    seed_everything(int(settings["noise_seed"]))
+    model = build_model(panel["model"], num_classes=data.num_classes).to(device)
+    model.load_state_dict({k: v.to(device) for k, v in pl.origin.items()})
+    measure(model, 0)
+    if epochs:
+        train(model, data, recipe, seed=int(settings["noise_seed"]), device=device, mask=mask,
+              callbacks=[Measure()], evaluate_test=False, log=log, name="probe")
+    df = pd.DataFrame(rows)
+    write_csv(df, table_out)
+    atomic_write_json(Path(table_out).with_suffix(".json"), {
+        "what": "G trained further with its mask fixed (plain SGD, the panel's dense recipe)",
+        "recipe": recipe.to_dict(), "n_samples": int(len(x)), "hessian_samples": int(len(xh)),
+        "plane": pl.meta,
+        "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
+                                 wall_time_s=timer.elapsed)})
+    log(f"probe done in {timer.elapsed:.1f}s")

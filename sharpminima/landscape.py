@@ -58,12 +58,14 @@ _RESULT_KEYS = {
     "loss": "loss",
     "accuracy": "accuracy",
     "psp_norm": "psp_l2_norm",
+    "psp_norm_l2": "psp_euclidean_norm",
     "entropy1": "entropy_first_order",
     "entropy2_agreement": "entropy_second_order_agreement",
     "entropy2_joint": "entropy_second_order_joint",
 }
 _LAYER_KEYS = {
     "psp_norm": "psp_norm",
+    "psp_norm_l2": "psp_norm_l2",
     "entropy1": "entropy_first_order",
     "entropy2_agreement": "entropy_second_order_agreement",
     "entropy2_joint": "entropy_second_order_joint",
@@ -383,13 +385,24 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
     return df
 
 
+HESSIAN_SPACES = ("mask", "full")
+
+
 def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 5,
                 points: Iterable[tuple[int, int]] | None = None, solver: str = "lanczos",
-                seed: int = 0, tol: float = 1e-3, compact: bool = True,
+                seed: int = 0, tol: float = 1e-3, compact: bool = True, space: str = "mask",
                 log: Callable[[str], None] | None | bool = None):
-    """Top-``k`` sparse-subspace Hessian eigenvalues at grid points (all, or ``points``:
-    e.g. G's and 1-S's indices, ``plane.meta["g_index"]``, ``["s_index"]``, or a coarse
-    sub-grid). Returns a DataFrame ``i, j, a, b, eig1..eigk (descending), eig_mean, n_hvp``."""
+    """Top-``k`` Hessian eigenvalues at grid points (all, or ``points``: e.g. G's and 1-S's
+    indices, ``plane.meta["g_index"]``, ``["s_index"]``, or a coarse sub-grid). Returns a
+    DataFrame ``i, j, a, b, eig1..eigk (descending), eig_mean, n_hvp``.
+
+    ``space``: ``mask`` (default) differentiates with respect to the kept parameters only
+    (``mask . H . mask``, the sparse subspace); ``full`` with respect to every prunable
+    parameter at the same (pruned) point, as a Hessian tool that knows nothing of the mask
+    does (pytorch-hessian-eigenthings, the paper's reference [17]). By Cauchy interlacing the
+    ``mask`` eigenvalues never exceed the ``full`` ones."""
+    if space not in HESSIAN_SPACES:
+        raise ValueError(f"hessian space must be one of {HESSIAN_SPACES}, got {space!r}")
     import pandas as pd
 
     from .hessian import top_eigenvalues
@@ -399,10 +412,14 @@ def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 
     model.load_state_dict({kk: v.to(x.device) for kk, v in plane.origin.items()})
     pts = _select_points(plane, points)
     prog = _Progress(pts, logf, "map_hessian")
+    mask = plane.mask
+    if space == "full":  # every entry free; nothing is dead, so there is nothing to compact
+        mask = {n: torch.ones_like(m, dtype=torch.bool) for n, m in plane.mask.items()}
+        compact = False
     rows = []
     for i, j, a, b in pts:
         model.load_state_dict(plane_point(plane, a, b, device=x.device))
-        vals, n = top_eigenvalues(model, plane.mask, x, y, k=k, solver=solver, seed=seed,
+        vals, n = top_eigenvalues(model, mask, x, y, k=k, solver=solver, seed=seed,
                                   tol=tol, compact=compact)
         row = {"i": i, "j": j, "a": a, "b": b}
         row.update({f"eig{t + 1}": v for t, v in enumerate(vals)})

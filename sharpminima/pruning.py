@@ -119,6 +119,7 @@ def retrain(
     log: Callable[[str], None] = print,
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
+    selection: str = "last",
 ) -> Trainer:
     """Retrain a pruned network from scratch with its mask fixed (module docstring has the
     three definitions). Returns the :class:`training.Trainer`; ``trainer.mask`` is the mask
@@ -132,7 +133,10 @@ def retrain(
       raises: that would be a rewind, not a re-init.
     - ``"random"``: mask from ``random_mask_like(mask, torch.Generator().manual_seed(seed))``,
       then the fresh init of ``"reinit"`` with the same ``seed`` (so ``reinit`` and ``random``
-      of one seed share their init and data order and differ by the mask only)."""
+      of one seed share their init and data order and differ by the mask only).
+
+    ``selection`` (``training.SELECTIONS``): the weights returned are the last epoch's or
+    the lowest-validation-loss epoch's (``trainer.selected_epoch``)."""
     if kind not in RETRAIN_KINDS:
         raise ValueError(f"retrain kind must be one of {RETRAIN_KINDS}, got {kind!r}")
     mask = Mask({n: m.detach().cpu().bool() for n, m in mask.items()})
@@ -151,7 +155,7 @@ def retrain(
         )
     return train(model, data, recipe, seed=seed, device=device, mask=mask,
                  checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
-                 evaluate_test=evaluate_test, name=f"retrain-{kind}")
+                 evaluate_test=evaluate_test, name=f"retrain-{kind}", selection=selection)
 
 
 def oneshot(
@@ -170,12 +174,13 @@ def oneshot(
     log: Callable[[str], None] = print,
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
+    selection: str = "last",
 ) -> Trainer:
     """One-shot magnitude pruning of a trained dense network and fine-tuning: load
     ``model_dense_state``, prune the ``sparsity`` fraction (in [0, 1]) of smallest-|w|
     prunable parameters (:func:`magnitude_mask`, ``scope`` global by default), fine-tune with
     ``finetune_recipe`` and the mask fixed (``seed`` sets the data order). Returns the
-    trainer (``trainer.mask`` is the mask)."""
+    trainer (``trainer.mask`` is the mask). ``selection`` as in :func:`retrain`."""
     seed_everything(seed)
     model = build_model(model_name, num_classes=num_classes)
     model.load_state_dict(model_dense_state)
@@ -183,7 +188,7 @@ def oneshot(
     log(f"[oneshot] pruned {100.0 * mask.pruned_fraction:.3f} % of prunable parameters by magnitude ({scope})")
     return train(model, data, finetune_recipe, seed=seed, device=device, mask=mask,
                  checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
-                 evaluate_test=evaluate_test, name="oneshot")
+                 evaluate_test=evaluate_test, name="oneshot", selection=selection)
 
 
 def select_snapshots(events: Sequence[dict], targets: Sequence[float],

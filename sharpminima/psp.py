@@ -27,8 +27,13 @@ Definitions used here (paper-spec Sec. 4; the decisions are ours):
   sample of ``joint_max_pairs`` distinct pairs drawn once per layer from ``seed`` (reported
   in ``per_layer[l]["joint_pairs"]`` and ``"joint_exact"``).
 - **PSP L2 norm** (Fig. 3; **decision**): the mean of ``z^2`` over samples and neurons of a
-  layer, summed over the hidden layers. (The authors' code summed per-batch means, which
-  scales with the number of batches.)
+  layer, summed over the hidden layers (``psp_norm``, the ``mean_square`` reading). (The
+  authors' code summed per-batch means, which scales with the number of batches.) The
+  literal reading of "L2 norm" is offered beside it (``psp_norm_l2``, the ``l2`` reading): per
+  sample the Euclidean norm ``sqrt(sum_i z_i^2)`` of a layer's PSP vector, averaged over
+  samples, summed over the hidden layers. ``l2 = sqrt(n) * rms`` per sample, so it grows with
+  the layer widths (LeNet-5: 11,520 + 3,200 + 500 hidden neurons) where ``mean_square`` does
+  not; ``docs/methods.md`` says which one lands in the paper's range.
 
 Everything is accumulated in one forward pass over the data: per-class counts of active
 states (``one_hot(y).T @ (z > 0)``, computed as an ``index_add`` over the batch: the same
@@ -63,7 +68,8 @@ __all__ = [
 ]
 
 SECOND_ORDER = ("agreement", "joint")
-QUANTITIES = ("loss", "accuracy", "psp_norm", "entropy1", "entropy2_agreement", "entropy2_joint")
+QUANTITIES = ("loss", "accuracy", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement",
+              "entropy2_joint")
 DEFAULT_JOINT_MAX_PAIRS = 200_000
 
 
@@ -146,6 +152,7 @@ class PSPAccumulator:
             "const_z2": float(const_z.double().square().sum()) if const_z.numel() else 0.0,
             "const_k": float(const_state.sum()),
             "sum_z2": torch.zeros((), dtype=torch.float64, device=dev),
+            "sum_l2": torch.zeros((), dtype=torch.float64, device=dev),
             "pos": torch.zeros(self.C, int(alive_index.numel()), dtype=torch.float64, device=dev)
             if self.first_order else None,
             "agree": torch.zeros(self.C, dtype=torch.float64, device=dev),
@@ -211,8 +218,11 @@ class PSPAccumulator:
         st = self.layers[name]
         z = z.detach().flatten(1)
         B = z.shape[0]
-        if z.numel():  # per-sample sums in fp32 (cascade summation), across samples in fp64
-            st["sum_z2"] += z.square().sum(1).double().sum()
+        # per-sample sums in fp32 (cascade summation), across samples in fp64
+        per_sample = (z.square().sum(1).double() if z.shape[1]
+                      else torch.zeros(B, dtype=torch.float64, device=z.device))
+        st["sum_z2"] += per_sample.sum()
+        st["sum_l2"] += (per_sample + st["const_z2"]).sqrt().sum()
         s = torch.gt(z, 0, out=torch.empty(z.shape, dtype=torch.float32, device=z.device))  # one pass
         if st["pos"] is not None and z.shape[1]:
             st["pos"] += self._class_sum(s).double()
@@ -275,6 +285,7 @@ class PSPAccumulator:
             d = {"neurons": n, "computed_neurons": st["n_alive"]}
             sum_z2 = float(st["sum_z2"]) + N * st["const_z2"]
             d["psp_norm"] = sum_z2 / (N * n) if n else 0.0
+            d["psp_norm_l2"] = float(st["sum_l2"]) / N
             if st["pos"] is not None:
                 p = st["pos"] / Ncs
                 h = (binary_entropy_bits(p) * present.unsqueeze(1)).sum(0)  # per neuron, bits
@@ -311,6 +322,7 @@ class PSPAccumulator:
             "n_samples": int(N),
             "layers": list(per_layer),
             "psp_l2_norm": sum(d["psp_norm"] for d in per_layer.values()),
+            "psp_euclidean_norm": sum(d["psp_norm_l2"] for d in per_layer.values()),
         }
         if self.first_order:
             out["entropy_first_order"] = h1_sum / n_tot if n_tot else 0.0
@@ -376,7 +388,7 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_si
     if unknown:
         raise ValueError(f"unknown quantities {sorted(unknown)}; known: {QUANTITIES}")
     so = tuple(s for s in SECOND_ORDER if f"entropy2_{s}" in q)
-    want_psp = bool(q & {"psp_norm", "entropy1"}) or bool(so)
+    want_psp = bool(q & {"psp_norm", "psp_norm_l2", "entropy1"}) or bool(so)
     dev = x.device
     if isinstance(model, CompactNet):
         net = model
@@ -434,7 +446,8 @@ def psp_statistics(model, x: torch.Tensor, y: torch.Tensor, num_classes: int,
     bad = set(second_order) - set(SECOND_ORDER)
     if bad:
         raise ValueError(f"unknown second-order definitions {sorted(bad)}; known: {SECOND_ORDER}")
-    quantities = ["loss", "accuracy", "psp_norm", "entropy1"] + [f"entropy2_{s}" for s in second_order]
+    quantities = (["loss", "accuracy", "psp_norm", "psp_norm_l2", "entropy1"]
+                  + [f"entropy2_{s}" for s in second_order])
     if isinstance(model, nn.Module):
         was = model.training
         model.eval()
@@ -465,6 +478,7 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
             h1 = None
             h2 = 0.0
             z2 = 0.0
+            l2 = 0.0
             n = None
             for c in range(num_classes):
                 xc = x[y == c]
@@ -486,6 +500,7 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
                     k = s.sum(1)
                     agree += float(((k * k + (n - k) ** 2 - n) / (n * (n - 1))).sum()) if n > 1 else z.shape[0]
                     z2 += float(z.double().square().sum())
+                    l2 += float(z.double().square().sum(1).sqrt().sum())
                 p = pos / xc.shape[0]
                 hc = binary_entropy_bits(p)
                 h1 = hc if h1 is None else h1 + hc
@@ -493,6 +508,7 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
             per_layer[name] = {
                 "neurons": n,
                 "psp_norm": z2 / (N * n),
+                "psp_norm_l2": l2 / N,
                 "entropy_first_order": float(h1.sum()) / n,
                 "entropy_second_order_agreement": h2,
             }
@@ -504,6 +520,7 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
         "n_samples": N,
         "layers": list(per_layer),
         "psp_l2_norm": sum(d["psp_norm"] for d in per_layer.values()),
+        "psp_euclidean_norm": sum(d["psp_norm_l2"] for d in per_layer.values()),
         "entropy_first_order": h1_total / n_total,
         "entropy_second_order_agreement": sum(
             d["entropy_second_order_agreement"] for d in per_layer.values()) / len(per_layer),

@@ -92,19 +92,11 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
     return pd.DataFrame(rows, columns=FIG1_COLUMNS)
 
 
-# -- the landscape: G and 1-S side by side, and the paper's statements about them ---------
+# -- the landscape: G and 1-S side by side (claims.py judges the paper's statements) ------
 
 SOLUTIONS = ("G", "1-S")
-
-# (statement of the paper, quantity, relation G must bear to 1-S for it to hold)
-PAPER_STATEMENTS = [
-    ("G sits in a narrower (sharper) minimum: larger top-5 Hessian eigenvalues", "eig_mean", "greater"),
-    ("G generalizes better: lower test error", "test_error", "less"),
-    ("G has a lower training loss", "loss", "less"),
-    ("G has a lower PSP L2 norm", "psp_norm", "less"),
-    ("G and 1-S have a similar first-order PSP entropy", "entropy1", "similar"),
-    ("G has a higher second-order PSP entropy", "entropy2", "greater"),
-]
+#: the PSP columns of the map carried to the table (both readings of the norm, the entropies)
+PSP_COLUMNS = ("psp_norm", "psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2")
 
 
 def _at(table: pd.DataFrame, index) -> pd.Series:
@@ -116,16 +108,11 @@ def _at(table: pd.DataFrame, index) -> pd.Series:
 
 
 def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajectory: dict,
-                      rewind_metrics: dict, similar_rel: float = 0.1):
+                      rewind_metrics: dict) -> pd.DataFrame:
     """The numbers of the landscape at its two solutions, G (grid point ``g_index``) and 1-S
     (``s_index``), read from the maps of the same plane, the Hessian points, the LOBSTER
     trajectory (G's test error) and the rewind retraining (1-S's test error, the seed the
-    plane used); and the paper's statements checked on them.
-
-    Returns ``(solutions, statements)``: one row per solution; one row per statement with
-    both values, the relation and whether it holds. "similar" holds when the two values
-    differ by at most ``similar_rel`` of the larger one (our decision: the paper says
-    "similar" without a tolerance)."""
+    plane used): one row per solution. Errors are in %, the training accuracy a fraction."""
     loss, psp, hess = pd.read_csv(loss_csv), pd.read_csv(psp_csv), pd.read_csv(hessian_csv)
     event = next(e for e in trajectory["events"] if e["event"] == plane_meta["event"])
     run = next(r for r in rewind_metrics["runs"] if r["seed"] == plane_meta["retrain_seed"])
@@ -141,19 +128,7 @@ def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajecto
             "pruned_params_pct": plane_meta["pruned_params_pct"],
             "pruned_neurons_pct": plane_meta["pruned_neurons_pct"],
             "test_error": test_error[sol], "loss": lo["loss"], "train_accuracy": lo["accuracy"],
-            "psp_norm": ps["psp_norm"], "entropy1": ps["entropy1"], "entropy2": ps["entropy2"],
+            **{c: ps[c] for c in PSP_COLUMNS if c in ps.index},
             **{c: h[c] for c in eig_cols}, "eig_mean": h["eig_mean"],
         })
-    solutions = pd.DataFrame(rows)
-    g, s = solutions.iloc[0], solutions.iloc[1]
-    checks = []
-    for text, q, relation in PAPER_STATEMENTS:
-        if relation == "greater":
-            holds = g[q] > s[q]
-        elif relation == "less":
-            holds = g[q] < s[q]
-        else:
-            holds = abs(g[q] - s[q]) <= similar_rel * max(abs(g[q]), abs(s[q]))
-        checks.append({"statement": text, "quantity": q, "G": g[q], "1-S": s[q],
-                       "relation": relation, "holds": bool(holds)})
-    return solutions, pd.DataFrame(checks)
+    return pd.DataFrame(rows)

@@ -12,6 +12,10 @@ Dense training, LOBSTER, one-shot fine-tuning and the three retraining baselines
 - a mask, if given, holds after every step: pruned parameters are exactly 0.0 (their
   gradients are zeroed before the step, and the weights re-masked after it);
 - a clear :class:`DivergedError` naming the epoch when the loss becomes NaN or infinite;
+- one selection rule for every method (:data:`SELECTIONS`): the weights a run returns are
+  those of its last epoch (``last``) or of its epoch with the lowest validation loss
+  (``best_val``: strictly lower than every earlier epoch's, so ties keep the earliest; the
+  criterion LOBSTER uses to pick a phase's weights); ``trainer.selected_epoch`` says which;
 - one log line per epoch with losses, errors, learning rate and ETA.
 """
 
@@ -34,6 +38,16 @@ from .provenance import atomic_torch_save
 
 class DivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+#: Which weights a run returns: those of its last epoch, or of its lowest-validation-loss epoch.
+SELECTIONS = ("best_val", "last")
+
+
+def check_selection(selection: str) -> str:
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection: expected one of {list(SELECTIONS)}, got {selection!r}")
+    return selection
 
 
 @dataclass
@@ -129,7 +143,7 @@ class Trainer:
     """State of one run; built and driven by :func:`train`."""
 
     def __init__(self, model, data, recipe: Recipe, *, seed, device, mask=None,
-                 callbacks=(), augment=None, log=print):
+                 callbacks=(), augment=None, log=print, selection="last"):
         self.device = torch.device(device)
         self.model = model.to(device)
         # Conv nets train ~1.3-1.4x faster on this CPU in channels-last layout (oneDNN's
@@ -160,6 +174,12 @@ class Trainer:
         self.history: list[dict] = []
         self.stop = False
         self.last_loss: torch.Tensor | None = None
+        # the selection rule's candidate: epoch and weights of the lowest validation loss so far
+        self.selection = check_selection(selection)
+        self.best_val_loss = math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+        self.selected_epoch: int | None = None  # set when train() returns
 
     # -- checkpointing -------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -176,13 +196,18 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "recipe": self.recipe.to_dict(),
             "seed": self.seed,
+            "selection": self.selection,
+            "best": {"val_loss": self.best_val_loss, "epoch": self.best_epoch,
+                     "state": self.best_state},
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state["recipe"] != self.recipe.to_dict() or state["seed"] != self.seed:
+        if (state["recipe"] != self.recipe.to_dict() or state["seed"] != self.seed
+                or state.get("selection", "last") != self.selection):
             raise ValueError(
                 "the resume checkpoint was written with other settings "
-                f"(recipe {state['recipe']}, seed {state['seed']}); delete it to start afresh"
+                f"(recipe {state['recipe']}, seed {state['seed']}, selection "
+                f"{state.get('selection', 'last')}); delete it to start afresh"
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -195,6 +220,29 @@ class Trainer:
         self.mask = None if state["mask"] is None else Mask(state["mask"]).to(self.device)
         for cb, s in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(s)
+        best = state.get("best") or {}
+        self.best_val_loss = best.get("val_loss", math.inf)
+        self.best_epoch, self.best_state = best.get("epoch"), best.get("state")
+
+    def consider_for_selection(self, record: dict) -> None:
+        """After an epoch's evaluation: keep these weights if the rule may return them."""
+        if self.selection != "best_val":
+            return
+        v = record.get("val_loss")
+        if v is None:
+            raise ValueError("selection best_val needs a validation set (val_samples > 0); "
+                             "use selection: last without one")
+        if v < self.best_val_loss:
+            self.best_val_loss, self.best_epoch = v, self.epoch
+            self.best_state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
+
+    def apply_selection(self) -> None:
+        """Load the weights the rule selects; ``selected_epoch`` says which epoch's they are."""
+        if self.selection == "best_val" and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            self.selected_epoch = self.best_epoch
+        else:
+            self.selected_epoch = self.epoch
 
     # -- the loop ------------------------------------------------------------------------
     def train_epoch(self) -> dict:
@@ -251,15 +299,19 @@ def train(
     evaluate_test: bool = True,
     log: Callable[[str], None] = print,
     name: str = "train",
+    selection: str = "last",
 ) -> Trainer:
     """Train ``model`` on ``data`` (an object with ``train``, ``val``, ``test`` tensor pairs)
     for ``recipe.epochs`` epochs, or until a callback sets ``trainer.stop``.
 
     With ``checkpoint`` set, the run state is saved there after every epoch and, when the
     file exists at start, the run resumes from it. The caller removes it when it has written
-    its final outputs. Returns the :class:`Trainer` (``history``, ``model``, ``mask``)."""
+    its final outputs. Returns the :class:`Trainer` (``history``, ``model``, ``mask``).
+
+    ``selection`` (:data:`SELECTIONS`) picks the weights returned: ``last`` (the last epoch's)
+    or ``best_val`` (the epoch with the lowest validation loss; ``trainer.selected_epoch``)."""
     trainer = Trainer(model, data, recipe, seed=seed, device=device, mask=mask,
-                      callbacks=callbacks, augment=augment, log=log)
+                      callbacks=callbacks, augment=augment, log=log, selection=selection)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
         trainer.load_state_dict(torch.load(ckpt, map_location=trainer.device, weights_only=False))
@@ -283,6 +335,7 @@ def train(
             t = evaluate(trainer.model, *data.test, recipe.eval_batch_size)
             record.update(test_loss=t["loss"], test_error=t["error"])
         trainer.epoch += 1
+        trainer.consider_for_selection(record)
         for cb in trainer.callbacks:
             cb.after_epoch(trainer, record)
         record["epoch_time_s"] = round(time.perf_counter() - t0, 3)
@@ -292,6 +345,10 @@ def train(
         done = trainer.epoch - first_epoch
         eta = (time.perf_counter() - start) / done * (recipe.epochs - trainer.epoch)
         log(f"[{name}] " + _format_record(record) + f" eta={_fmt_time(eta)}")
+    trainer.apply_selection()
+    if trainer.selection == "best_val":
+        log(f"[{name}] selection best_val: the weights of epoch {trainer.selected_epoch} "
+            f"(val_loss {trainer.best_val_loss:.4g}) of {trainer.epoch}")
     if trainer.channels_last:
         trainer.model.to(memory_format=torch.contiguous_format)
     return trainer

@@ -13,7 +13,7 @@ from sharpminima.psp import psp_statistics
 from tiny_nets import TinyConv
 
 
-KEYS = ("loss", "psp_l2_norm", "entropy_first_order", "entropy_second_order_agreement",
+KEYS = ("loss", "psp_l2_norm", "psp_euclidean_norm", "entropy_first_order", "entropy_second_order_agreement",
         "entropy_second_order_joint")
 
 

@@ -218,3 +218,56 @@ def test_select_snapshots_first_at_or_above_and_unreached():
     assert got[2]["target"] == 50 and got[2]["pruned_params_pct"] == 60.64
     assert "target" not in events[0]  # inputs untouched
     assert select_snapshots([], [10.0]) == [{"target": 10.0, "reached": False, "max_reached": None}]
+
+
+# -- the selection rule: every method reports the weights it selects ----------------------
+
+class _Recorder:
+    """A callback copying the weights of every epoch (after its evaluation)."""
+
+    def __init__(self):
+        self.states = []
+
+    def on_start(self, trainer):
+        pass
+
+    def after_step(self, trainer):
+        pass
+
+    def after_epoch(self, trainer, record):
+        self.states.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+BUMPY = Recipe(epochs=5, batch_size=32, lr=0.5, momentum=0.9)
+
+
+def _check_selection(tr, rec, selection):
+    val = [r["val_loss"] for r in tr.history]
+    want = min(range(len(val)), key=lambda i: (val[i], i)) if selection == "best_val" else len(val) - 1
+    assert tr.selected_epoch == want + 1
+    got = tr.model.state_dict()
+    assert all(torch.equal(got[k], rec.states[want][k]) for k in got)
+    return want
+
+
+@pytest.mark.parametrize("selection", ["best_val", "last"])
+@pytest.mark.parametrize("kind", ["rewind", "reinit", "random", "oneshot"])
+def test_every_method_reports_the_weights_its_selection_picks(ticket, kind, selection):
+    init, mask, dense = ticket
+    rec = _Recorder()
+    if kind == "oneshot":
+        tr = oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.8, BUMPY, seed=2, log=QUIET,
+                     callbacks=[rec], selection=selection)
+    else:
+        tr = retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), BUMPY, seed=21,
+                     init_state=init, log=QUIET, callbacks=[rec], selection=selection)
+    _check_selection(tr, rec, selection)
+    params = prunable_parameters(tr.model)  # the selected weights still honour the mask
+    for n, keep in tr.mask.items():
+        assert torch.all(params[n].detach()[~keep] == 0.0), n

@@ -122,3 +122,81 @@ def test_device_resolution():
 def test_recipe_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown key"):
         Recipe.from_dict({"epochs": 1, "batch_size": 2, "lr": 0.1, "lrr": 3}, where="panels.x.dense")
+
+
+# -- the selection rule ------------------------------------------------------------------
+
+class Recorder(Callback):
+    """Copies the weights of every epoch, after the epoch's evaluation."""
+
+    def __init__(self):
+        self.states = []
+
+    def after_epoch(self, trainer, record):
+        self.states.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+
+
+def same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# lr high enough that the validation loss goes up and down, so best and last differ
+BUMPY = Recipe(epochs=6, batch_size=32, lr=0.3, momentum=0.9)
+
+
+def selected_run(selection, recipe=BUMPY, checkpoint=None, callbacks=()):
+    rec = Recorder()
+    seed_everything(0)
+    t = train(build_model("lenet300"), toy_data(), recipe, seed=0, device="cpu",
+              callbacks=[rec, *callbacks], checkpoint=checkpoint, selection=selection,
+              log=lambda m: None)
+    return t, rec
+
+
+def first_argmin(values):
+    return min(range(len(values)), key=lambda i: (values[i], i))
+
+
+def test_best_val_returns_the_lowest_validation_loss_epoch():
+    t, rec = selected_run("best_val")
+    val = [r["val_loss"] for r in t.history]
+    best = first_argmin(val)
+    assert best != len(val) - 1, "the test needs a run whose last epoch is not its best"
+    assert t.selected_epoch == best + 1
+    assert same_state(t.model.state_dict(), rec.states[best])
+    assert not same_state(t.model.state_dict(), rec.states[-1])
+
+
+def test_last_returns_the_last_epoch():
+    t, rec = selected_run("last")
+    assert t.selected_epoch == len(t.history)
+    assert same_state(t.model.state_dict(), rec.states[-1])
+
+
+def test_best_val_ties_keep_the_earliest_and_the_rule_is_validated():
+    seed_everything(0)
+    d = toy_data()
+    d.val = (d.val[0][:0], d.val[1][:0])
+    with pytest.raises(ValueError, match="validation set"):
+        train(build_model("lenet300"), d, Recipe(epochs=1, batch_size=64, lr=0.05), seed=0,
+              selection="best_val", log=lambda m: None)
+    with pytest.raises(ValueError, match="selection"):
+        train(build_model("lenet300"), toy_data(), RECIPE, seed=0, selection="best", log=lambda m: None)
+    frozen = Recipe(epochs=3, batch_size=64, lr=0.0)  # the weights never move: three ties
+    seed_everything(0)
+    t = train(build_model("lenet300"), toy_data(), frozen, seed=0, selection="best_val",
+              log=lambda m: None)
+    assert len({r["val_loss"] for r in t.history}) == 1
+    assert t.selected_epoch == 1
+
+
+def test_best_val_resumes_to_the_same_selection(tmp_path):
+    ckpt = tmp_path / "state.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        selected_run("best_val", checkpoint=ckpt, callbacks=[Interrupt(at=4)])
+    resumed, _ = selected_run("best_val", checkpoint=ckpt)
+    straight, _ = selected_run("best_val")
+    assert resumed.selected_epoch == straight.selected_epoch
+    assert same_state(resumed.model.state_dict(), straight.model.state_dict())
+    with pytest.raises(ValueError, match="other settings"):  # a checkpoint of the other rule
+        selected_run("last", checkpoint=ckpt)

@@ -16,5 +16,6 @@ run_hessian(
     threads=snakemake.threads,
     points_out=snakemake.output.points,
     map_out=snakemake.output.map,
+    readings_out=snakemake.output.readings,
     log=log,
 )

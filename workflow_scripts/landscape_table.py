@@ -1,5 +1,5 @@
-"""G and 1-S side by side (results/tables/landscape.csv) and the paper's statements about
-them checked on this run's numbers (results/tables/landscape_statements.csv)."""
+"""G and 1-S side by side (results/tables/landscape.csv); the claims rule judges the
+paper's statements about them."""
 
 from _adapter import start
 
@@ -10,12 +10,10 @@ from sharpminima.tables import landscape_summary, provenance_columns, read_metri
 plane = read_metrics(snakemake.input.plane)
 rewind = next(m for m in map(read_metrics, snakemake.input.rewind_metrics)
               if abs(m["target"] - plane["target"]) < 1e-9)
-solutions, statements = landscape_summary(
+solutions = landscape_summary(
     plane, snakemake.input.loss, snakemake.input.psp, snakemake.input.hessian,
     read_metrics(snakemake.input.trajectory), rewind)
 for k, v in provenance_columns(read_metrics(snakemake.input.loss_meta)).items():
     solutions[k] = v
 write_csv(solutions, snakemake.output.solutions)
-write_csv(statements, snakemake.output.statements)
 log(solutions.to_string())
-log(statements.to_string())

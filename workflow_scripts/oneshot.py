@@ -15,6 +15,7 @@ run_oneshot(
     target=snakemake.params.target,
     seed=int(snakemake.wildcards.seed),
     device_spec=snakemake.params.device,
+    selection=snakemake.params.selection,
     threads=snakemake.threads,
     metrics_out=snakemake.output.metrics,
     model_out=snakemake.output.model,

@@ -18,6 +18,7 @@ run_retrain(
     target=snakemake.params.target,
     seeds=snakemake.params.seeds,
     device_spec=snakemake.params.device,
+    selection=snakemake.params.selection,
     threads=snakemake.threads,
     metrics_out=snakemake.output.metrics,
     models_out=snakemake.output.models,

@@ -13,6 +13,7 @@ run_dense(
     split_path=snakemake.input.split,
     seed=int(snakemake.wildcards.seed),
     device_spec=snakemake.params.device,
+    selection=snakemake.params.selection,
     threads=snakemake.threads,
     model_out=snakemake.output.model,
     init_out=snakemake.output.init,
