@@ -1,0 +1,275 @@
+"""What a run costs, before it starts: jobs, samples to train and hours, per panel.
+
+    python -m sharpminima.estimate --configfile presets/paper.yaml [--config key=value ...]
+                                   [--jobs N] [--device auto|cpu|cuda] [--batches 20]
+
+The configuration is read as Snakemake reads it: ``config.yaml`` first, then each
+``--configfile`` (later files replace earlier ones key by key at the top level), then
+``--config`` pairs. On the current device, a few training batches of each panel's model are
+timed (plain SGD steps, LOBSTER steps, and the evaluation forward) on random inputs of the
+data set's shape; every job's cost is its sample count times these per-sample times:
+
+- dense: ``epochs x n_train`` training samples, and one validation pass per epoch;
+- LOBSTER: ``epochs x n_train`` LOBSTER steps at most (a ``stop_at_sparsity`` may end it
+  earlier: the estimate is then an upper bound), a validation pass per epoch, and the
+  bisection of each pruning event (``bisection_steps`` validation passes per event; events
+  are counted as one per ``pwe + 1`` epochs, an upper bound);
+- each retraining job (method x target): ``len(retrain_seeds)`` runs of the retraining
+  recipe; each one-shot job: its fine-tuning recipe;
+- the landscape: the map points (one forward pass over ``landscape.samples`` each), the
+  Hessian (about 30 Hessian-vector products, each ~3 forward passes of ``hessian.samples``,
+  per point) and the probe.
+
+Hours are given serially (one job at a time) and for ``--jobs N`` parallel jobs: the larger of
+the work spread over N and the longest chain (dense -> LOBSTER -> the longest retraining
+job -> the landscape). Measured against a real run in docs/reproduction.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import yaml
+
+from .data import DATASETS
+from .lobster import Lobster, LobsterSettings
+from .models import build_model
+from .training import Recipe, evaluate, resolve_device, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_config(configfiles=(), overrides=()) -> dict:
+    """``config.yaml``, then each file in ``configfiles``, then ``key=value`` overrides
+    (YAML values), top-level keys replaced whole, as Snakemake does."""
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for f in configfiles:
+        cfg.update(yaml.safe_load(Path(f).read_text()) or {})
+    for kv in overrides:
+        if "=" not in kv:
+            raise ValueError(f"--config expects key=value, got {kv!r}")
+        k, v = kv.split("=", 1)
+        cfg[k] = yaml.safe_load(v)
+    return cfg
+
+
+@dataclass
+class StepTimes:
+    """Seconds per sample of one model on one device."""
+
+    train: float  # a plain SGD step (forward + backward + update)
+    lobster: float  # a LOBSTER step (the same plus its regularisation update)
+    forward: float  # an evaluation forward pass
+
+
+def _synthetic(shape, n, num_classes, device):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, *shape, generator=g).to(device)
+    y = torch.randint(0, num_classes, (n,), generator=g).to(device)
+    empty = (x[:0], y[:0])
+    return SimpleNamespace(train=(x, y), val=empty, test=empty, num_classes=num_classes)
+
+
+def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: int = 20,
+               threads: int | None = None) -> StepTimes:
+    """Per-sample times of ``batches`` training batches (after one warm-up epoch of the same
+    size), with and without LOBSTER, and of the evaluation forward."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    spec = DATASETS[dataset]
+    n = batch_size * batches
+    data = _synthetic(spec.input_shape, n, spec.num_classes, device)
+    augment = None
+    if spec.augment:
+        from .data import augment_batch
+
+        augment = lambda xb, g: augment_batch(xb, g, fill=spec.fill)  # noqa: E731
+
+    def run(lobster: bool) -> float:
+        recipe = Recipe(epochs=2, batch_size=batch_size, lr=0.01, momentum=0.9)
+        model = build_model(model_name, num_classes=spec.num_classes)
+        callbacks = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6), log=lambda m: None)] if lobster else []
+        t_epoch = []
+
+        class EpochClock:  # a training.Callback timing each epoch
+            def on_start(self, trainer):
+                self.t = time.perf_counter()
+
+            def after_step(self, trainer):
+                pass
+
+            def after_epoch(self, trainer, record):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                now = time.perf_counter()
+                t_epoch.append(now - self.t)
+                self.t = now
+
+            def state_dict(self):
+                return {}
+
+            def load_state_dict(self, s):
+                pass
+
+        # the LOBSTER callback needs a validation loss: give it a tiny one
+        if lobster:
+            data.val = (data.train[0][:batch_size], data.train[1][:batch_size])
+        train(model, data, recipe, seed=0, device=device, callbacks=[EpochClock(), *callbacks],
+              augment=augment, evaluate_test=False, log=lambda m: None)
+        data.val = (data.train[0][:0], data.train[1][:0])
+        return t_epoch[-1] / n  # the second epoch: warm
+
+    t_train, t_lobster = run(False), run(True)
+    model = build_model(model_name, num_classes=spec.num_classes).to(device)
+    evaluate(model, *data.train, 1000)  # warm-up
+    t0 = time.perf_counter()
+    evaluate(model, *data.train, 1000)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t_fwd = (time.perf_counter() - t0) / n
+    return StepTimes(train=t_train, lobster=t_lobster, forward=t_fwd)
+
+
+def _n(panel: dict, key: str, full: int) -> int:
+    v = panel.get(key)
+    return full if v is None else min(int(v), full)
+
+
+def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
+    """Every job of one panel with its samples and estimated seconds."""
+    spec = DATASETS[panel["dataset"]]
+    val_fraction = cfg.get("val_fraction", 0.1)
+    n_val_full = int(round(spec.n_train * val_fraction))
+    n_train = _n(panel, "train_samples", spec.n_train - n_val_full)
+    n_val = _n(panel, "val_samples", n_val_full)
+    n_test = _n(panel, "test_samples", spec.n_test)
+    seeds, rseeds = cfg.get("seeds", [0]), cfg.get("retrain_seeds", [101, 102])
+    methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
+    targets = panel["targets"]
+    jobs = []
+
+    def job(kind, epochs, runs=1, lobster=False, extra_fwd=0):
+        samples = epochs * n_train * runs
+        step = t.lobster if lobster else t.train
+        fwd = (epochs * n_val + n_train + n_val + n_test) * runs + extra_fwd
+        jobs.append({"panel": name, "job": kind, "samples": samples,
+                     "seconds": samples * step + fwd * t.forward})
+
+    for _ in seeds:
+        job("dense", panel["dense"]["epochs"])
+        lob = panel["lobster"]
+        e = lob["recipe"]["epochs"]
+        events = e // (int(lob["pwe"]) + 1)
+        job("lobster", e, lobster=True,
+            extra_fwd=events * int(lob.get("bisection_steps", 20)) * n_val + len(targets) * n_test)
+        retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
+        for m in methods:
+            for _t in targets:
+                if m == "oneshot":
+                    job("oneshot", panel["oneshot_finetune"]["epochs"])
+                else:
+                    job(f"retrain:{m}", retrain_epochs, runs=len(rseeds))
+    return jobs
+
+
+def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
+    ls = cfg.get("landscape") or {}
+    name = ls.get("panel", "lenet5_mnist")
+    if name not in cfg["panels"]:
+        return []
+    t = times[name]
+    res = ls.get("resolution", [17, 11])
+    samples = ls.get("samples", 2000)
+    h = ls.get("hessian", {})
+    hs, hres = h.get("samples", 1000), h.get("resolution", [5, 3])
+    points = res[0] * res[1]
+    hpoints = 2 * 2 + hres[0] * hres[1]  # G and 1-S in both spaces, and the map
+    hvp = 30 * 3 * hs  # ~30 products of ~3 forward-equivalents each
+    probe = ls.get("probe_epochs", 30)
+    n_train = _n(cfg["panels"][name], "train_samples", DATASETS[cfg["panels"][name]["dataset"]].n_train)
+    return [
+        {"panel": name, "job": "plane_map:loss", "samples": 0, "seconds": points * samples * t.forward},
+        {"panel": name, "job": "plane_map:psp", "samples": 0, "seconds": 2 * points * samples * t.forward},
+        {"panel": name, "job": "hessian", "samples": 0, "seconds": hpoints * hvp * t.forward},
+        {"panel": name, "job": "landscape_probe", "samples": probe * n_train,
+         "seconds": probe * n_train * t.train + 6 * 2 * hvp * t.forward},
+    ]
+
+
+def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, log=print) -> dict:
+    times, rows = {}, []
+    for name, panel in cfg["panels"].items():
+        t = time_steps(panel["model"], panel["dataset"], panel["dense"]["batch_size"], device,
+                       batches=batches, threads=panel.get("threads"))
+        times[name] = t
+        log(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
+            f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward)")
+        rows += panel_jobs(name, panel, cfg, t)
+    rows += landscape_jobs(cfg, times)
+    per_panel = {}
+    for r in rows:
+        p = per_panel.setdefault(r["panel"], {"jobs": 0, "samples": 0, "seconds": 0.0, "chain": {}})
+        p["jobs"] += 1
+        p["samples"] += r["samples"]
+        p["seconds"] += r["seconds"]
+        kind = r["job"].split(":")[0]
+        p["chain"][kind] = max(p["chain"].get(kind, 0.0), r["seconds"])
+    total = sum(p["seconds"] for p in per_panel.values())
+    chain = max(c["chain"].get("dense", 0) + c["chain"].get("lobster", 0)
+                + max(c["chain"].get("retrain", 0), c["chain"].get("oneshot", 0))
+                + sum(c["chain"].get(k, 0) for k in ("plane_map", "hessian", "landscape_probe"))
+                for c in per_panel.values())
+    return {
+        "device": str(device), "jobs_parallel": jobs,
+        "step_times_us": {k: {f: round(1e6 * getattr(v, f), 3) for f in ("train", "lobster", "forward")}
+                          for k, v in times.items()},
+        "panels": {k: {"jobs": v["jobs"], "samples": v["samples"], "hours": v["seconds"] / 3600}
+                   for k, v in per_panel.items()},
+        "total": {"jobs": sum(p["jobs"] for p in per_panel.values()),
+                  "samples": sum(p["samples"] for p in per_panel.values()),
+                  "hours_serial": total / 3600,
+                  "hours_parallel": max(total / max(jobs, 1), chain) / 3600,
+                  "hours_longest_chain": chain / 3600},
+        "jobs": rows,
+    }
+
+
+def _fmt_h(h: float) -> str:
+    return f"{h:.2f} h" if h >= 1 else f"{60 * h:.1f} min"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sharpminima.estimate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--configfile", action="append", default=[], help="config files after config.yaml")
+    ap.add_argument("--config", nargs="*", default=[], help="key=value overrides")
+    ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
+    ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")
+    ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
+    ap.add_argument("--json", default=None, help="also write the estimate here")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.configfile, a.config)
+    device = resolve_device(a.device or cfg.get("device", "auto"))
+    out = estimate(cfg, device, batches=a.batches, jobs=a.jobs)
+    print(f"\n{'panel':<20} {'jobs':>5} {'samples':>14} {'serial':>10}")
+    for k, v in out["panels"].items():
+        print(f"{k:<20} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}")
+    t = out["total"]
+    print(f"{'total':<20} {t['jobs']:>5} {t['samples']:>14,} {_fmt_h(t['hours_serial']):>10}")
+    print(f"\non {out['device']}: {_fmt_h(t['hours_serial'])} one job at a time; "
+          f"{_fmt_h(t['hours_parallel'])} with {a.jobs} parallel jobs "
+          f"(longest chain {_fmt_h(t['hours_longest_chain'])})")
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The cost estimate: its jobs are the workflow's jobs, its sample counts the recipes'."""
+
+import json
+
+import pytest
+
+from conftest import REPO, TINY, snakemake
+from sharpminima.estimate import StepTimes, estimate, load_config, main, panel_jobs
+from test_workflow import job_counts
+
+
+def test_jobs_are_the_workflows_jobs(data_mirror, tmp_path):
+    cfg = load_config([TINY])
+    unit = StepTimes(train=1.0, lobster=1.0, forward=0.0)
+    jobs = [j for name, p in cfg["panels"].items() for j in panel_jobs(name, p, cfg, unit)]
+    kinds = {}
+    for j in jobs:
+        k = j["job"].split(":")[0]
+        kinds[k] = kinds.get(k, 0) + 1
+    proc = snakemake("-n", "--configfile", TINY, "--config", f"data_mirror={data_mirror}", cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    assert kinds == {"dense": counts["train_dense"], "lobster": counts["lobster"],
+                     "retrain": counts["retrain"], "oneshot": counts["oneshot"]}
+
+
+def test_samples_follow_the_recipes():
+    cfg = load_config([TINY], ["retrain_seeds=[101, 102, 103]"])
+    p = cfg["panels"]["lenet300_mnist"]
+    unit = StepTimes(train=2.0, lobster=3.0, forward=0.0)
+    jobs = {j["job"]: j for j in panel_jobs("lenet300_mnist", p, cfg, unit)}
+    n = p["train_samples"]
+    assert jobs["dense"]["samples"] == p["dense"]["epochs"] * n
+    assert jobs["dense"]["seconds"] == pytest.approx(2.0 * p["dense"]["epochs"] * n)
+    assert jobs["lobster"]["seconds"] == pytest.approx(3.0 * p["lobster"]["recipe"]["epochs"] * n)
+    # one retraining job trains every retraining seed; Scratch-E: the dense budget
+    assert jobs["retrain:rewind"]["samples"] == 3 * p["dense"]["epochs"] * n
+    # the whole training split when train_samples is null (MNIST: 60,000 - 10 % validation)
+    full = {**p, "train_samples": None}
+    d = next(j for j in panel_jobs("x", full, cfg, unit) if j["job"] == "dense")
+    assert d["samples"] == p["dense"]["epochs"] * 54_000
+
+
+def test_command_prints_and_writes_the_estimate(tmp_path, capsys):
+    out = tmp_path / "estimate.json"
+    assert main(["--configfile", str(TINY), "--batches", "2", "--jobs", "2", "--device", "cpu",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "total" in text and "with 2 parallel jobs" in text
+    est = json.loads(out.read_text())
+    assert set(est["panels"]) >= {"lenet300_mnist", "lenet5_mnist", "resnet32_cifar10"}
+    t = est["total"]
+    assert 0 < t["hours_parallel"] <= t["hours_serial"]
+    assert t["hours_parallel"] >= t["hours_longest_chain"] - 1e-12
+    steps = est["step_times_us"]["lenet5_mnist"]
+    assert steps["lobster"] > 0 and steps["train"] > 0 and steps["forward"] > 0
