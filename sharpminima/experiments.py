@@ -29,7 +29,13 @@ def load_panel_data(panel: dict, data_dir, split_path, device) -> data_mod.Panel
 
 
 def setup(panel: dict, device_spec: str, threads: int | None, log: Callable[[str], None]):
-    """Threads and device of a job, said in its log."""
+    """Threads, device and allocator of a job, said in its log."""
+    from .landscape import tune_malloc
+
+    # glibc would return every freed block above its mmap threshold to the OS, so large
+    # batches (evaluation at 1000) page-fault on every call: 1.4-2.4x on the forward pass
+    # here. Allocation only: the numbers are the same.
+    tune_malloc()
     if threads:
         torch.set_num_threads(int(threads))
     device = resolve_device(device_spec)

@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import REPO, TINY, snakemake
 
@@ -57,7 +58,9 @@ def test_tiny_run_trains_every_panel_with_provenance(tiny_run):
     table = pd.read_csv(workdir / "results/tables/dense.csv")
     assert sorted(table.panel) == ["lenet300_mnist", "lenet5_mnist", "resnet32_cifar10"]
     assert table.test_error.between(0, 100).all()
-    assert (table.device.str.startswith("cpu")).all()
+    # device: auto takes the GPU where the job sees one: assert the device it really found
+    found = "cuda" if torch.cuda.is_available() else "cpu"
+    assert (table.device.str.startswith(found)).all()
     assert table.code_version.notna().all()
     # training beats chance on MNIST even on 400 images and one epoch
     assert table.set_index("panel").loc["lenet300_mnist", "test_error"] < 60
@@ -67,7 +70,7 @@ def test_tiny_run_trains_every_panel_with_provenance(tiny_run):
     assert prov["settings"]["recipe"]["epochs"] == 1
     assert m["data"]["n_train"] == 300
     log = (workdir / "logs/lenet5_mnist/dense/s0.log").read_text()
-    assert "eta=" in log and "device=cpu" in log
+    assert "eta=" in log and f"device={found}" in log
     # the resumable state is gone once the outputs are written
     assert not (workdir / "results/lenet5_mnist/dense/s0/train_state.ckpt").exists()
 
@@ -230,3 +233,18 @@ def test_report_has_every_figure(tiny_run, data_mirror):
                  "fig4a.pdf", "fig4b.pdf"):
         assert name in html, name
     assert "Tartaglione" in html  # the workflow description
+
+
+def test_reproduction_record_of_a_panel(tiny_run):
+    """python -m sharpminima.record: the Markdown of docs/reproduction.md from a run's files."""
+    from sharpminima.estimate import load_config
+    from sharpminima.record import record
+
+    workdir, _ = tiny_run
+    md = record("lenet300_mnist", load_config([TINY]), workdir / "results")
+    assert "| rule | jobs | wall time, sum | longest job |" in md
+    for rule in ("dense", "lobster", "rewind", "reinit", "random", "oneshot"):
+        assert f"| {rule} | 1 |" in md, rule
+    assert "| dense | |" in md and "| 10 |" in md  # the dense row and the one target
+    assert "LOBSTER reaches the paper's highest sparsity" in md and "**does not hold**" in md
+    assert "code version: `" in md

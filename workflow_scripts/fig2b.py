@@ -20,7 +20,8 @@ write_csv(pd.concat([points.assign(kind="solution"), grid.assign(kind="grid")], 
           snakemake.output.csv)
 title = (f"fig2b: top-{h['k']} Hessian eigenvalues, {plane['panel']} at "
          f"{plane['pruned_params_pct']:.2f} % pruned\n{meta['n_samples']} training samples, "
-         f"solver {h['solver']}, sparse subspace")
+         f"solver {h['solver']}, "
+         f"{'sparse subspace (mask)' if meta.get('space', 'mask') == 'mask' else 'full parameter space'}")
 fig = hessian_figure(points, grid, title)
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)

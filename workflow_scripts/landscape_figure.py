@@ -22,6 +22,8 @@ title = (f"{name}: {label}\n{plane['panel']} at {plane['pruned_params_pct']:.2f}
          f"(target {plane['target']:g}); {meta['n_samples']} training samples")
 if column == "entropy2":
     title += f"; definition: {meta['entropy2_definition']}"
+if column == "psp_norm":
+    title += f"; reading: {meta.get('psp_norm_reading', 'mean_square')}"
 fig = plane_map(df, column, title, label, log=log_scale)
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)

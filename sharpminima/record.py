@@ -1,0 +1,117 @@
+"""A reproduction record of one panel, as Markdown for docs/reproduction.md.
+
+    python -m sharpminima.record --panel lenet300_mnist --configfile presets/paper.yaml \\
+        [--config key=value ...] [--results results]
+
+Reads what a finished run left in ``results/``: the metrics' provenance (code version,
+device, library versions), the Snakemake benchmarks (wall time per rule), the panel's Fig. 1
+points beside the paper's, and the panel's rows of the claims table (computed here from the
+same files by :func:`claims.fig1_claims`, so a record can be written for a run that built
+only that panel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .claims import PAPER_FIG1, Words, fig1_claims
+from .estimate import load_config
+from .tables import fig1_points
+
+
+def _fmt(x, d=4) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x:.{d}g}"
+
+
+def rule_times(results: Path, panel: str) -> pd.DataFrame:
+    """Wall time per rule of one panel, from Snakemake's benchmark files."""
+    rows = []
+    for f in sorted((results / "benchmarks" / panel).rglob("*.tsv")):
+        rule = f.relative_to(results / "benchmarks" / panel).parts[0]
+        with open(f) as fh:
+            r = next(csv.DictReader(fh, delimiter="\t"))
+        rows.append({"rule": rule, "s": float(r["s"])})
+    df = pd.DataFrame(rows, columns=["rule", "s"])
+    return df.groupby("rule")["s"].agg(["count", "sum", "max"]).reset_index()
+
+
+def record(panel_name: str, cfg: dict, results: Path) -> str:
+    panel = cfg["panels"][panel_name]
+    seeds = cfg.get("seeds", [0])
+    methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
+    targets = [f"{float(t):g}" for t in panel["targets"]]
+    base = results / panel_name
+    dense = [base / f"dense/s{s}/metrics.json" for s in seeds]
+    trajs = [base / f"lobster/s{s}/trajectory.json" for s in seeds]
+    runs = [base / f"{m}/s{s}/t{t}/metrics.json" for m in methods for s in seeds for t in targets]
+    runs = [p for p in runs if p.exists()]
+    points = fig1_points(panel_name, dense, trajs, runs)
+    d0 = json.loads(dense[0].read_text())
+    prov = d0["provenance"]
+    lines = [f"- code version: `{prov.get('code_version')}`; device: {prov.get('device_description') or prov.get('device')}; "
+             f"torch {prov.get('libraries', {}).get('torch')}; host `{prov.get('host')}`",
+             f"- LOBSTER seeds {seeds}; retraining seeds {cfg.get('retrain_seeds')}; selection "
+             f"`{cfg.get('selection', 'best_val')}`", ""]
+    t = rule_times(results, panel_name)
+    if len(t):
+        lines += ["| rule | jobs | wall time, sum | longest job |", "|---|---|---|---|"]
+        lines += [f"| {r.rule} | {int(r['count'])} | {r['sum'] / 60:.1f} min | {r['max'] / 60:.1f} min |"
+                  for _, r in t.iterrows()]
+        lines += [f"| all | {int(t['count'].sum())} | {t['sum'].sum() / 60:.1f} min | |", ""]
+    paper = PAPER_FIG1.get((panel["model"], panel["dataset"]))
+    lob = points[points.method == "lobster"].set_index("target")
+    header = "| target | paper: sparsity / neurons | ours: LOBSTER sparsity / neurons | " + " | ".join(
+        ["lobster", *[m for m in methods]]) + " |"
+    lines += ["Test error (%), mean ± std over seeds (n):", "", header,
+              "|" + "---|" * (4 + len(methods))]
+    dense_row = points[points.method == "dense"].iloc[0]
+    lines.append(f"| dense | | | {_fmt(dense_row.test_error_mean)} (n={int(dense_row.n_seeds)}) |" + " |" * len(methods))
+    for t_ in sorted(lob.index):
+        ps = ""
+        if paper:  # the paper's point at this target (the paper preset's targets are its points)
+            j = min(range(len(paper["sparsities"])), key=lambda k: abs(paper["sparsities"][k] - t_))
+            if abs(paper["sparsities"][j] - t_) < 0.5:
+                ps = f"{paper['sparsities'][j]} / {paper['neurons'][j]}"
+        r = lob.loc[t_]
+        ours = (f"{_fmt(r.pruned_params_pct)} / {_fmt(r.pruned_neurons_pct)}" if r.reached
+                else f"not reached (max {_fmt(r.max_reached)})")
+        cells = []
+        for m in ["lobster", *methods]:
+            q = points[(points.method == m) & (points.target == t_)]
+            if not len(q) or not bool(q.iloc[0].reached):
+                cells.append("")
+                continue
+            q = q.iloc[0]
+            cells.append(f"{_fmt(q.test_error_mean)} ± {_fmt(q.test_error_std, 2)} (n={int(q.n_seeds)})"
+                         if q.n_seeds > 1 else f"{_fmt(q.test_error_mean)} (n=1)")
+        lines.append(f"| {t_:g} | {ps} | {ours} | " + " | ".join(cells) + " |")
+    words = Words.from_dict(cfg.get("claims"))
+    rows = fig1_claims(panel_name, panel, points, [json.loads(p.read_text()) for p in trajs], words,
+                       cfg.get("preset", "?"))
+    if rows:
+        lines += ["", "| claim | paper | ours | verdict | rule |", "|---|---|---|---|---|"]
+        lines += [f"| {r['claim']} ({r['where']}) | {r['paper']} | {r['ours'] or ''} | **{r['verdict']}** | "
+                  f"{r['words'] or ''}{'; ' + r['note'] if r['note'] else ''} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sharpminima.record", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--panel", required=True)
+    ap.add_argument("--configfile", action="append", default=[])
+    ap.add_argument("--config", nargs="*", default=[])
+    ap.add_argument("--results", default="results")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.configfile, a.config)
+    sys.stdout.write(record(a.panel, cfg, Path(a.results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
