@@ -1,16 +1,86 @@
 # All Python of the workflow: config validation, wildcard constraints, paths, input
 # functions and resources. Rules stay declarative.
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+
+def config_error(problems):
+    """Stop before any job: one line per problem, each naming the key path first."""
+    raise WorkflowError("invalid configuration:\n" + "\n".join(f"  config: {p}" for p in problems))
+
+
+def check_config_schema(config):
+    """The schema's verdict in one line per error (key path, what was found, what was
+    expected), instead of jsonschema's dump of the schema; then Snakemake's own validation,
+    which fills in the defaults."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(open(workflow.source_path("../schemas/config.schema.yaml")))
+    problems = []
+    for e in sorted(jsonschema.Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: [str(p) for p in e.absolute_path]):
+        where = ".".join(map(str, e.absolute_path)) or "(top level)"
+        if e.validator == "additionalProperties":
+            allowed = sorted(e.schema.get("properties", {}))
+            extra = sorted(set(e.instance) - set(allowed))
+            problems.append(f"{where}: unknown key(s) {extra}; expected some of {allowed}")
+        elif e.validator == "uniqueItems":
+            problems.append(f"{where}: found {e.instance!r}; expected distinct values")
+        elif e.validator == "enum":
+            problems.append(f"{where}: found {e.instance!r}; expected one of {e.validator_value}")
+        else:
+            problems.append(f"{where}: found {e.instance!r}; {e.message} ({e.validator} {e.validator_value!r})")
+    if problems:
+        config_error(problems)
+    validate(config, schema="../schemas/config.schema.yaml")
+
+
+check_config_schema(config)
 
 PANELS = config["panels"]
-if set(config["retrain_seeds"]) & set(config["seeds"]):
-    raise ValueError(
-        f"config: retrain_seeds {config['retrain_seeds']} must differ from seeds "
-        f"{config['seeds']} (a re-init with the LOBSTER run's own seed would be a rewind)"
-    )
+
+
+def check_config_rules(config):
+    """The rules the schema cannot say, checked before any job."""
+    problems = []
+    if set(config["retrain_seeds"]) & set(config["seeds"]):
+        problems.append(f"retrain_seeds: found {config['retrain_seeds']}; expected seeds other "
+                        f"than seeds {config['seeds']} (a re-init with the LOBSTER run's own seed "
+                        "would be a rewind)")
+    owners = {}
+    for name, p in config["panels"].items():
+        if p["figure"]:
+            owners.setdefault(p["figure"], []).append(name)
+        targets = [float(t) for t in p["targets"]]
+        if len(set(targets)) != len(targets):
+            problems.append(f"panels.{name}.targets: found {p['targets']}; expected distinct "
+                            "sparsities (each is one point of Fig. 1)")
+    for figure, names in owners.items():
+        if len(names) > 1:
+            problems.append(f"panels.{names[1]}.figure: found {figure!r}, the figure of panel "
+                            f"{names[0]} too; expected one panel per figure (or null)")
+    ls = config["landscape"]
+    if ls["panel"] not in config["panels"]:
+        problems.append(f"landscape.panel: found {ls['panel']!r}; expected one of the panels "
+                        f"{sorted(config['panels'])}")
+    elif ls["target"] is not None and float(ls["target"]) not in [
+            float(t) for t in config["panels"][ls["panel"]]["targets"]]:
+        problems.append(f"landscape.target: found {ls['target']}; expected one of the targets of "
+                        f"panel {ls['panel']}: {config['panels'][ls['panel']]['targets']}")
+    if "rewind" not in config["methods"]:
+        problems.append(f"methods: found {config['methods']}; expected 'rewind' among them (the "
+                        "landscape's 1-S is the rewind retraining)")
+    rs = ls["retrain_seed"]
+    if rs is not None and rs not in config["retrain_seeds"]:
+        problems.append(f"landscape.retrain_seed: found {rs}; expected one of retrain_seeds "
+                        f"{config['retrain_seeds']}")
+    if problems:
+        config_error(problems)
+
+
+check_config_rules(config)
 SEEDS = config["seeds"]
 DATASETS = sorted({p["dataset"] for p in PANELS.values()})
 DATA_DIR = config["data_dir"]
@@ -134,17 +204,8 @@ def fig1_figures():
 
 # -- the landscape (Fig. 2, 3, 4)
 LANDSCAPE = config["landscape"]
-if LANDSCAPE["panel"] not in PANELS:
-    raise ValueError(f"config: landscape.panel {LANDSCAPE['panel']!r} is not a panel ({sorted(PANELS)})")
-if "rewind" not in config["methods"]:
-    raise ValueError("config: the landscape needs 1-S, the rewind retraining: keep 'rewind' in methods")
-_lt = LANDSCAPE["target"]
-if _lt is not None and float(_lt) not in [float(t) for t in PANELS[LANDSCAPE["panel"]]["targets"]]:
-    raise ValueError(f"config: landscape.target {_lt} is not one of the targets of panel {LANDSCAPE['panel']}")
 LANDSCAPE_RETRAIN_SEED = (LANDSCAPE["retrain_seed"] if LANDSCAPE["retrain_seed"] is not None
                           else config["retrain_seeds"][0])
-if LANDSCAPE_RETRAIN_SEED not in config["retrain_seeds"]:
-    raise ValueError(f"config: landscape.retrain_seed {LANDSCAPE_RETRAIN_SEED} is not in retrain_seeds")
 LANDSCAPE_DIR = f"results/landscape/{LANDSCAPE['panel']}"
 LANDSCAPE_FIGURES = ["fig2a", "fig2b", "fig3", "fig4a", "fig4b"]
 LANDSCAPE_MAP_KIND = {"fig2a": "loss", "fig3": "psp", "fig4a": "psp", "fig4b": "psp"}

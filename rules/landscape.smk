@@ -90,7 +90,7 @@ rule landscape_probe:
         table="results/landscape/{panel}/probe.csv",
         meta="results/landscape/{panel}/probe.json",
     params:
-        panel=settings_for("dense"),
+        panel=settings_for("oneshot"),
         settings=LANDSCAPE,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],

@@ -471,6 +471,7 @@ def gaps_from_probe(probe: pd.DataFrame | None, psp_reading: str, hessian_space:
         return {}
     a, b = probe.iloc[0], probe.iloc[-1]
     e = int(b["epoch"])
+    probe = probe.dropna(axis=1, how="all")
     cols = {"loss": "loss", "psp_norm": f"psp_norm_{psp_reading}", "eig": f"eig_mean_{hessian_space}",
             "entropy1": "entropy1", "entropy2": "entropy2"}
     out = {}
@@ -478,7 +479,9 @@ def gaps_from_probe(probe: pd.DataFrame | None, psp_reading: str, hessian_space:
         if c not in probe.columns:
             continue
         x0, x1 = float(a[c]), float(b[c])
+        if math.isnan(x0) or math.isnan(x1):
+            continue
         ratio = (x1 / x0) if x0 else math.inf
         out[q] = (f"training length, measured: G trained {e} more epochs with its mask fixed moves it "
-                  f"from {_fmt(x0)} to {_fmt(x1)} ({_fmt(ratio, 3)}x; results/landscape/*/probe.csv)")
+                  f"from {_fmt(x0)} to {_fmt(x1)} ({_fmt(ratio, 3)}x; probe.csv)")
     return out

@@ -25,8 +25,8 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -243,12 +243,16 @@ def _copy_from_mirror(src: Path, dest: Path, expected: str) -> None:
             while chunk := fin.read(_CHUNK):
                 h.update(chunk)
                 fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
         found = h.hexdigest()
         if found != expected:
             raise ChecksumError(src, expected, found, "the mirror's copy is not the official file")
         os.replace(tmp, dest)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"cannot read mirror file {src}: {e}") from e
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise DataError(f"cannot read mirror file {src} (expected "
+                        f"{'a gzip file' if src.suffix == '.gz' else 'a readable file'} whose "
+                        f"content has md5 {expected}): {type(e).__name__}: {e}") from e
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -299,8 +303,13 @@ def prepare_dataset(
                 continue
             log(f"{name}: {src} -> {data_dir / rel}")
             _copy_from_mirror(src, data_dir / rel, spec.files[rel])
-        if len(still) < len(missing):
-            source = f"mirror:{mirror}"
+        if still:  # the user asked for this mirror: a file it lacks is its error, not the network's
+            raise DataError(
+                f"{name}: {len(still)} file(s) missing from data_mirror {mirror}: "
+                + ", ".join(f"{mirror / rel} (or {mirror / rel}.gz)" for rel in still)
+                + f"; expected torchvision's layout ({spec.folder}/...). Add them there, or set "
+                "data_mirror: null to download with torchvision")
+        source = f"mirror:{mirror}"
         missing = still
 
     if missing:
@@ -328,14 +337,28 @@ def prepare_dataset(
 # --------------------------------------------------------------------------------------------
 
 
-def _read_idx(path: Path, ndim: int, count: int) -> np.ndarray:
-    """An unsigned-byte IDX file (LeCun's format) as a uint8 array of ``ndim`` dimensions."""
+def _read_checked(path: Path, expected_md5: str | None, hint: str = "") -> bytearray:
+    """The bytes of ``path``, md5-checked against ``expected_md5`` (the official sum, which the
+    manifest records) as they are read: a file changed or truncated after ``prepare_data``
+    fails here, naming it, in every job that reads it (about 0.1 s per 50 MB)."""
     try:
         with open(path, "rb") as f:  # a bytearray, so the array (and tensor) is writable
             buf = bytearray(os.fstat(f.fileno()).st_size)
             f.readinto(buf)
     except FileNotFoundError:
         raise DataError(f"missing data file {path}; run prepare_dataset first") from None
+    if expected_md5 is not None:
+        found = hashlib.md5(buf).hexdigest()
+        if found != expected_md5:
+            raise ChecksumError(path, expected_md5, found,
+                                "the file changed after the data set was prepared: delete it"
+                                + (f" and {hint}" if hint else "") + ", then rerun to fetch it again")
+    return buf
+
+
+def _read_idx(path: Path, ndim: int, count: int, md5: str | None = None, hint: str = "") -> np.ndarray:
+    """An unsigned-byte IDX file (LeCun's format) as a uint8 array of ``ndim`` dimensions."""
+    buf = _read_checked(path, md5, hint)
     head = 4 + 4 * ndim
     if len(buf) < head or buf[:4] != bytes((0, 0, 0x08, ndim)):
         raise DataError(f"{path}: not an unsigned-byte IDX file with {ndim} dimension(s)")
@@ -364,9 +387,12 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_cifar_batch(path: Path, md5: str | None = None, hint: str = "") -> tuple[np.ndarray, np.ndarray]:
+    import io
+
+    buf = _read_checked(path, md5, hint)
     try:
-        with open(path, "rb") as f:
+        with io.BytesIO(buf) as f:
             d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
         x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         y = np.asarray(d[b"labels"], dtype=np.int64)
@@ -381,17 +407,27 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_raw(spec: DatasetSpec, data_dir: Path) -> tuple[np.ndarray, ...]:
     """uint8 images (N, C, H, W) and int64 labels of train and test, straight from the files."""
+    def md5(path: Path) -> str | None:
+        return spec.files.get(str(path.relative_to(data_dir)))
+
+    hint = f"the data set's manifest {data_dir / (spec.name + '.manifest.json')}"
     if spec.name == "cifar10":
-        parts = [_read_cifar_batch(data_dir / _CIFAR_FOLDER / b) for b in _CIFAR_TRAIN]
+        paths = [data_dir / _CIFAR_FOLDER / b for b in _CIFAR_TRAIN]
+        parts = [_read_cifar_batch(p, md5(p), hint) for p in paths]
         x_tr = np.concatenate([p[0] for p in parts])
         y_tr = np.concatenate([p[1] for p in parts])
-        x_te, y_te = _read_cifar_batch(data_dir / _CIFAR_FOLDER / "test_batch")
+        test = data_dir / _CIFAR_FOLDER / "test_batch"
+        x_te, y_te = _read_cifar_batch(test, md5(test), hint)
     else:
         raw = data_dir / spec.folder / "raw"
-        x_tr = _read_idx(raw / "train-images-idx3-ubyte", 3, spec.n_train)[:, None]
-        y_tr = _read_idx(raw / "train-labels-idx1-ubyte", 1, spec.n_train).astype(np.int64)
-        x_te = _read_idx(raw / "t10k-images-idx3-ubyte", 3, spec.n_test)[:, None]
-        y_te = _read_idx(raw / "t10k-labels-idx1-ubyte", 1, spec.n_test).astype(np.int64)
+
+        def idx(name, ndim, count):
+            return _read_idx(raw / name, ndim, count, md5(raw / name), hint)
+
+        x_tr = idx("train-images-idx3-ubyte", 3, spec.n_train)[:, None]
+        y_tr = idx("train-labels-idx1-ubyte", 1, spec.n_train).astype(np.int64)
+        x_te = idx("t10k-images-idx3-ubyte", 3, spec.n_test)[:, None]
+        y_te = idx("t10k-labels-idx1-ubyte", 1, spec.n_test).astype(np.int64)
     for what, x, y, n in (("train", x_tr, y_tr, spec.n_train), ("test", x_te, y_te, spec.n_test)):
         if x.shape != (n, *spec.input_shape) or y.shape != (n,):
             raise DataError(
@@ -426,8 +462,7 @@ def load_dataset(
     """``x_train, y_train, x_test, y_test`` of the whole data set, as tensors on ``device``.
 
     x: float32 (N, C, H, W), normalised with the spec's mean/std; y: int64. Reads the
-    decompressed files that :func:`prepare_dataset` wrote (it does not re-hash them; the shape
-    and header checks catch a truncated file).
+    decompressed files that :func:`prepare_dataset` wrote, md5-checking the bytes it reads.
     """
     spec = _spec(name)
     x_tr, y_tr, x_te, y_te = _read_raw(spec, Path(data_dir))
@@ -482,21 +517,6 @@ def _check_split(split: dict, n_train: int, where: str) -> None:
         )
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_split(path: str | os.PathLike, split: dict[str, Tensor], meta: dict) -> None:
     """Write ``split`` and ``meta`` as JSON, atomically.
 
@@ -515,7 +535,9 @@ def save_split(path: str | os.PathLike, split: dict[str, Tensor], meta: dict) ->
         "train": split["train"].tolist(),
         "val": split["val"].tolist(),
     }
-    _atomic_write_text(Path(path), json.dumps(doc, separators=(",", ":")) + "\n")
+    from .provenance import atomic_write_text  # the one atomic writer (umask, fsync)
+
+    atomic_write_text(Path(path), json.dumps(doc, separators=(",", ":")) + "\n")
 
 
 def load_split(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict]:

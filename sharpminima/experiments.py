@@ -16,7 +16,8 @@ import torch
 from . import data as data_mod
 from .masks import sparsity_report
 from .models import build_model
-from .provenance import Timer, atomic_torch_save, atomic_write_json, provenance
+from .provenance import (Timer, atomic_torch_save, atomic_write_json, fingerprint,
+                         fingerprint_diff, provenance)
 from .training import Recipe, evaluate, resolve_device, seed_everything, train
 
 
@@ -42,6 +43,15 @@ def setup(panel: dict, device_spec: str, threads: int | None, log: Callable[[str
     log(f"device={device} (asked: {device_spec}) torch_threads={torch.get_num_threads()} "
         f"cuda_visible={torch.cuda.device_count() if torch.cuda.is_available() else 0}")
     return device
+
+
+def run_fingerprint(panel: dict, data_dir, split_path, settings: dict, **files) -> dict:
+    """The fingerprint of a job's resumable state: the panel's settings (data sizes included)
+    and the job's own ``settings``, the split file, the data set's manifest (its files' md5s)
+    and any other input ``files`` (the snapshot or dense model a job starts from)."""
+    manifest = Path(data_dir) / f"{panel['dataset']}.manifest.json"
+    inputs = {"split": split_path, **({"manifest": manifest} if manifest.exists() else {}), **files}
+    return fingerprint({"panel": panel, **settings}, inputs)
 
 
 def final_metrics(model, data, recipe: Recipe) -> dict:
@@ -71,9 +81,10 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
     model = build_model(panel["model"], num_classes=data.num_classes)
     # The seeded init is the rewind point of later methods; a resumed job rebuilds the same.
     atomic_torch_save(model.state_dict(), init_out)
+    fp = run_fingerprint(panel, data_dir, split_path, {"seed": seed, "selection": selection})
     trainer = train(model, data, recipe, seed=seed, device=device, checkpoint=checkpoint,
                     augment=data.augment_batch if data.augment else None, log=log,
-                    name=f"{panel_name}/dense/s{seed}", selection=selection)
+                    name=f"{panel_name}/dense/s{seed}", selection=selection, fingerprint=fp)
     metrics = {
         "panel": panel_name,
         "method": "dense",
@@ -133,7 +144,9 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     settings = LobsterSettings.from_dict(cfg, where=f"panels.{panel_name}.lobster")
     data = load_panel_data(panel, data_dir, split_path, device)
     state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    # the targets only pick snapshots after the run: not part of what it trains
+    fp = run_fingerprint(panel, data_dir, split_path, {"seed": seed})
+    _own_state_dir(state_dir, fp, log)
 
     def on_snapshot(snap: dict) -> None:
         model = build_model(panel["model"], num_classes=data.num_classes).to(device)
@@ -152,7 +165,8 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
                           checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
                           on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
                           augment=data.augment_batch if data.augment else None,
-                          evaluate_test=False, log=log)  # test error: per snapshot
+                          evaluate_test=False, log=log,  # test error: per snapshot
+                          fingerprint=fp)
     event_files = sorted(state_dir.glob("event*.pt"))
     snapshots, events = {}, []
     for f in event_files:
@@ -190,6 +204,22 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     return trajectory
 
 
+def _own_state_dir(state_dir: Path, fp: dict, log) -> None:
+    """Make ``state_dir`` hold only state of the run ``fp`` describes: a folder left by another
+    run (other settings, data, or starting point) is emptied, saying which and why."""
+    stamp = state_dir / "fingerprint.json"
+    if state_dir.exists() and any(state_dir.iterdir()):
+        saved = json.loads(stamp.read_text()) if stamp.exists() else None
+        diff = fingerprint_diff(saved, fp)
+        if diff:
+            log(f"not resuming from {state_dir}: written by another run ({'; '.join(diff)}); "
+                f"starting over")
+            for f in state_dir.iterdir():
+                f.unlink()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(stamp, fp)
+
+
 def retrain_recipe(panel: dict, panel_name: str) -> Recipe:
     """The retraining budget: the panel's ``retrain`` recipe, else its dense recipe (Liu et
     al.'s Scratch-E, our default)."""
@@ -223,23 +253,33 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
         mask = Mask({n: t.bool() for n, t in snapshot["mask"].items()})
         init_state = torch.load(init, map_location="cpu", weights_only=True)
         state_dir = Path(state_dir)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        # the state of this job: its settings, the data, and the snapshot it starts from
+        fp = run_fingerprint(panel, data_dir, split_path,
+                             {"kind": kind, "target": float(target), "selection": selection,
+                              "recipe": recipe.to_dict(), "event": snap["event"]},
+                             snapshots=snapshots, init=init)
+        _own_state_dir(state_dir, fp, log)
         for s in seeds:
             done = state_dir / f"seed{s}.pt"
-            if done.exists():  # finished before an interruption
+            r = None
+            if done.exists():  # finished before an interruption: reused only if the same run's
                 r = torch.load(done, map_location="cpu", weights_only=False)
-            else:
+                diff = fingerprint_diff(r.get("fingerprint"), fp)
+                if diff:
+                    log(f"[{kind}] not reusing {done}: {'; '.join(diff)}; retraining seed {s}")
+                    r = None
+            if r is None:
                 t0 = Timer()
                 trainer = retrain(kind, panel["model"], data.num_classes, mask, data, recipe,
                                   seed=int(s), device=device, init_state=init_state,
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
                                   augment=data.augment_batch if data.augment else None,
                                   evaluate_test=False, log=log,  # test error: once, at the end
-                                  selection=selection)
+                                  selection=selection, fingerprint={**fp, "seed": int(s)})
                 r = {"run": {"seed": int(s), **_summary(trainer, data, recipe),
                              "wall_time_s": round(t0.elapsed, 3), "history": trainer.history},
                      "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
-                     "mask": trainer.mask.state_dict()}
+                     "mask": trainer.mask.state_dict(), "fingerprint": fp}
                 atomic_torch_save(r, done)
                 (state_dir / f"train_state_seed{s}.ckpt").unlink(missing_ok=True)
             runs.append(r["run"])
@@ -281,8 +321,11 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     recipe = Recipe.from_dict(panel["oneshot_finetune"], where=f"panels.{panel_name}.oneshot_finetune")
     data = load_panel_data(panel, data_dir, split_path, device)
     dense = torch.load(dense_model, map_location="cpu", weights_only=True)
+    fp = run_fingerprint(panel, data_dir, split_path,
+                         {"seed": seed, "target": float(target), "selection": selection},
+                         dense_model=dense_model)
     trainer = oneshot(dense, panel["model"], data.num_classes, data, float(target) / 100.0,
-                      recipe, seed=seed, device=device, checkpoint=checkpoint,
+                      recipe, seed=seed, device=device, checkpoint=checkpoint, fingerprint=fp,
                       augment=data.augment_batch if data.augment else None,
                       evaluate_test=False, log=log,  # test error: once, at the end
                       selection=selection)
@@ -477,11 +520,12 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
                         device_spec="auto", threads=None, table_out, log=print) -> None:
     """How the landscape's magnitudes depend on training length, measured on G itself.
 
-    G's weights and mask are trained further with plain SGD (the panel's dense recipe: its
-    learning rate, momentum, batch size and weight decay; no schedule, no LOBSTER
-    regularisation, the mask fixed) for ``landscape.probe_epochs`` epochs; after 0, 1, 3,
-    10, 30, ... epochs, the training loss, both PSP-norm readings, the entropies and the
-    top-k Hessian eigenvalues (both spaces) are measured on the same samples as the maps.
+    G's weights and mask are trained further with plain SGD (the panel's fine-tuning recipe,
+    ``oneshot_finetune``: its learning rate, momentum, batch size and weight decay; no
+    schedule, no LOBSTER regularisation, the mask fixed) for ``landscape.probe_epochs``
+    epochs; after 0, 1, 3, 10, 30, ... epochs the training loss, both PSP-norm readings and
+    the entropies are measured on the same samples as the maps, and at the first and last
+    of them the top-k Hessian eigenvalues in both spaces.
     The claims table cites the result where our magnitudes are far from the paper's: if
     they move towards the paper's ranges with more training, training length is (part of)
     the reason."""
@@ -503,9 +547,9 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     xh, yh = data.train[0][:h["samples"]], data.train[1][:h["samples"]]
     epochs = int(settings["probe_epochs"])
     at = sorted({0, epochs, *[e for e in (1, 3, 10, 30, 100, 300) if e <= epochs]})
-    dense = panel["dense"]
-    recipe = Recipe(epochs=epochs, batch_size=dense["batch_size"], lr=dense["lr"],
-                    momentum=dense.get("momentum", 0.0), weight_decay=dense.get("weight_decay", 0.0))
+    ft = panel["oneshot_finetune"]
+    recipe = Recipe(epochs=epochs, batch_size=ft["batch_size"], lr=ft["lr"],
+                    momentum=ft.get("momentum", 0.0), weight_decay=ft.get("weight_decay", 0.0))
     mask = Mask({k: v.bool() for k, v in pl.mask.items()})
     full = {k: torch.ones_like(v) for k, v in mask.items()}
     rows = []
@@ -518,7 +562,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
                "psp_norm_mean_square": s["psp_l2_norm"], "psp_norm_l2": s["psp_euclidean_norm"],
                "entropy1": s["entropy_first_order"],
                "entropy2": s[f"entropy_second_order_{settings['entropy2']}"]}
-        for space, m in (("mask", mask), ("full", full)):
+        for space, m in (("mask", mask), ("full", full)) if epoch in (0, epochs) else ():
             vals, _ = top_eigenvalues(model, m, xh, yh, k=h["k"], solver=h["solver"], seed=h["seed"],
                                       tol=h["tol"], compact=settings["compact"] and space == "mask")
             row[f"eig_mean_{space}"] = sum(vals) / len(vals)
@@ -526,7 +570,8 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
         rows.append(row)
         model.train()
         log(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "
-            f"(l2 {row['psp_norm_l2']:.4g}), top eigenvalue {row['eig1_mask']:.4g} (full {row['eig1_full']:.4g})")
+            f"(l2 {row['psp_norm_l2']:.4g})" + (f", top eigenvalue {row['eig1_mask']:.4g} "
+                                                f"(full {row['eig1_full']:.4g})" if "eig1_mask" in row else ""))
 
     class Measure(Callback):
         def after_epoch(self, trainer, record):
@@ -543,7 +588,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     df = pd.DataFrame(rows)
     write_csv(df, table_out)
     atomic_write_json(Path(table_out).with_suffix(".json"), {
-        "what": "G trained further with its mask fixed (plain SGD, the panel's dense recipe)",
+        "what": "G trained further with its mask fixed (plain SGD, the panel's fine-tuning recipe)",
         "recipe": recipe.to_dict(), "n_samples": int(len(x)), "hessian_samples": int(len(xh)),
         "plane": pl.meta,
         "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,

@@ -470,6 +470,7 @@ def run_lobster(
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
     num_classes: int | None = None,
+    fingerprint: dict | None = None,
 ) -> Trainer:
     """Train ``model`` with LOBSTER for ``recipe.epochs`` epochs (or until a stop setting).
 
@@ -495,7 +496,8 @@ def run_lobster(
             on_init(_cpu_state(model.state_dict()))
     trainer = train(model, data, recipe, seed=seed, device=device, checkpoint=checkpoint,
                     callbacks=[*callbacks, lob], augment=augment, evaluate_test=evaluate_test,
-                    log=log, name="lobster")
+                    log=log, name="lobster",
+                    fingerprint={"lobster": dataclasses.asdict(settings), **(fingerprint or {})})
     lob.finalize(trainer, end="budget" if trainer.epoch >= recipe.epochs else "stopped")
     trainer.lobster = lob
     trainer.initial_state = lob.initial_state

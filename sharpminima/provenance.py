@@ -8,6 +8,7 @@ interrupted job never leaves a half-written file that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -25,14 +26,29 @@ import torch
 from . import __version__
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def _atomic_path(path):
+    """A temporary path beside ``path``; when the block ends, the file is given the mode the
+    user's umask allows (as ``open`` would: 0644 under umask 022; ``mkstemp`` alone makes it
+    0600, unreadable by collaborators), fsync'ed, and renamed onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -129,3 +145,48 @@ class Timer:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+
+# -- fingerprints of resumable state --------------------------------------------------------
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(settings: dict, files: dict | None = None, **digests) -> dict:
+    """What a resumable state (an epoch checkpoint, LOBSTER's event files, a finished
+    retraining seed) must share with the run that resumes it: the ``settings`` that change
+    its result (as JSON), the sha256 of each input file in ``files`` (the split, the data
+    manifest, the snapshot a retraining starts from, ...) and any precomputed ``digests``."""
+    return {
+        "settings": json.loads(json.dumps(settings, sort_keys=True, default=_json_default)),
+        "files": {**{k: file_sha256(p) for k, p in (files or {}).items()}, **digests},
+    }
+
+
+def fingerprint_diff(saved: dict | None, current: dict | None) -> list[str]:
+    """What differs between two fingerprints, in words (empty: the same run)."""
+    if saved == current:
+        return []
+    if saved is None or current is None:
+        return ["the state has no fingerprint (written by an older version)"
+                if saved is None else "the run gives no fingerprint"]
+    out = []
+    a, b = saved.get("settings", {}), current.get("settings", {})
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+                for kk in sorted(set(a[k]) | set(b[k])):
+                    if a[k].get(kk) != b[k].get(kk):
+                        out.append(f"{k}.{kk}: {a[k].get(kk)!r} -> {b[k].get(kk)!r}")
+            else:
+                out.append(f"{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    fa, fb = saved.get("files", {}), current.get("files", {})
+    out += [f"{k} changed" for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    out += [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+            if k not in ("settings", "files") and saved.get(k) != current.get(k)]
+    return out

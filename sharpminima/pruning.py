@@ -120,6 +120,7 @@ def retrain(
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
     selection: str = "last",
+    fingerprint: dict | None = None,
 ) -> Trainer:
     """Retrain a pruned network from scratch with its mask fixed (module docstring has the
     three definitions). Returns the :class:`training.Trainer`; ``trainer.mask`` is the mask
@@ -155,7 +156,8 @@ def retrain(
         )
     return train(model, data, recipe, seed=seed, device=device, mask=mask,
                  checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
-                 evaluate_test=evaluate_test, name=f"retrain-{kind}", selection=selection)
+                 evaluate_test=evaluate_test, name=f"retrain-{kind}", selection=selection,
+                 fingerprint=fingerprint)
 
 
 def oneshot(
@@ -175,6 +177,7 @@ def oneshot(
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
     selection: str = "last",
+    fingerprint: dict | None = None,
 ) -> Trainer:
     """One-shot magnitude pruning of a trained dense network and fine-tuning: load
     ``model_dense_state``, prune the ``sparsity`` fraction (in [0, 1]) of smallest-|w|
@@ -188,7 +191,8 @@ def oneshot(
     log(f"[oneshot] pruned {100.0 * mask.pruned_fraction:.3f} % of prunable parameters by magnitude ({scope})")
     return train(model, data, finetune_recipe, seed=seed, device=device, mask=mask,
                  checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
-                 evaluate_test=evaluate_test, name="oneshot", selection=selection)
+                 evaluate_test=evaluate_test, name="oneshot", selection=selection,
+                 fingerprint=fingerprint)
 
 
 def select_snapshots(events: Sequence[dict], targets: Sequence[float],

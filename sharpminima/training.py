@@ -8,7 +8,10 @@ Dense training, LOBSTER, one-shot fine-tuning and the three retraining baselines
 - SGD with momentum, weight decay and a multi-step learning-rate schedule;
 - reproducibility: same seed, same device, same thread count -> identical metrics;
 - a checkpoint after every epoch (model, optimizer, schedule, RNG states, callback states,
-  mask, history) from which an interrupted run resumes to the same final numbers;
+  mask, history) from which an interrupted run resumes to the same final numbers; it carries
+  the run's fingerprint (recipe, seed, selection and the caller's ``fingerprint``: settings,
+  data files, starting weights), and a checkpoint of another run is never resumed: the run
+  starts over and its log says which file and what differed;
 - a mask, if given, holds after every step: pruned parameters are exactly 0.0 (their
   gradients are zeroed before the step, and the weights re-masked after it);
 - a clear :class:`DivergedError` naming the epoch when the loss becomes NaN or infinite;
@@ -143,7 +146,7 @@ class Trainer:
     """State of one run; built and driven by :func:`train`."""
 
     def __init__(self, model, data, recipe: Recipe, *, seed, device, mask=None,
-                 callbacks=(), augment=None, log=print, selection="last"):
+                 callbacks=(), augment=None, log=print, selection="last", fingerprint=None):
         self.device = torch.device(device)
         self.model = model.to(device)
         # Conv nets train ~1.3-1.4x faster on this CPU in channels-last layout (oneDNN's
@@ -180,6 +183,7 @@ class Trainer:
         self.best_epoch: int | None = None
         self.best_state: dict | None = None
         self.selected_epoch: int | None = None  # set when train() returns
+        self.fingerprint = fingerprint
 
     # -- checkpointing -------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -199,16 +203,28 @@ class Trainer:
             "selection": self.selection,
             "best": {"val_loss": self.best_val_loss, "epoch": self.best_epoch,
                      "state": self.best_state},
+            "fingerprint": self.fingerprint,
         }
 
+    def differences(self, state: dict) -> list[str]:
+        """Why ``state`` (a checkpoint) is not this run's: empty when it is."""
+        from .provenance import fingerprint_diff
+
+        out = []
+        if state.get("recipe") != self.recipe.to_dict():
+            out.append(f"recipe {state.get('recipe')} -> {self.recipe.to_dict()}")
+        if state.get("seed") != self.seed:
+            out.append(f"seed {state.get('seed')} -> {self.seed}")
+        if state.get("selection", "last") != self.selection:
+            out.append(f"selection {state.get('selection', 'last')} -> {self.selection}")
+        if self.fingerprint is not None or state.get("fingerprint") is not None:
+            out += fingerprint_diff(state.get("fingerprint"), self.fingerprint)
+        return out
+
     def load_state_dict(self, state: dict) -> None:
-        if (state["recipe"] != self.recipe.to_dict() or state["seed"] != self.seed
-                or state.get("selection", "last") != self.selection):
-            raise ValueError(
-                "the resume checkpoint was written with other settings "
-                f"(recipe {state['recipe']}, seed {state['seed']}, selection "
-                f"{state.get('selection', 'last')}); delete it to start afresh"
-            )
+        diff = self.differences(state)
+        if diff:
+            raise ValueError("the checkpoint was written by another run: " + "; ".join(diff))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -300,6 +316,7 @@ def train(
     log: Callable[[str], None] = print,
     name: str = "train",
     selection: str = "last",
+    fingerprint: dict | None = None,
 ) -> Trainer:
     """Train ``model`` on ``data`` (an object with ``train``, ``val``, ``test`` tensor pairs)
     for ``recipe.epochs`` epochs, or until a callback sets ``trainer.stop``.
@@ -309,12 +326,30 @@ def train(
     its final outputs. Returns the :class:`Trainer` (``history``, ``model``, ``mask``).
 
     ``selection`` (:data:`SELECTIONS`) picks the weights returned: ``last`` (the last epoch's)
-    or ``best_val`` (the epoch with the lowest validation loss; ``trainer.selected_epoch``)."""
+    or ``best_val`` (the epoch with the lowest validation loss; ``trainer.selected_epoch``).
+
+    ``fingerprint`` (``provenance.fingerprint``): what else the checkpoint must share with
+    this run to be resumed. A checkpoint of another run (other recipe, seed, selection or
+    fingerprint) is removed and the run starts over, logging the file and what differs; one
+    that cannot be read is treated the same way."""
     trainer = Trainer(model, data, recipe, seed=seed, device=device, mask=mask,
-                      callbacks=callbacks, augment=augment, log=log, selection=selection)
+                      callbacks=callbacks, augment=augment, log=log, selection=selection,
+                      fingerprint=fingerprint)
     ckpt = Path(checkpoint) if checkpoint is not None else None
+    state = None
     if ckpt is not None and ckpt.exists():
-        trainer.load_state_dict(torch.load(ckpt, map_location=trainer.device, weights_only=False))
+        try:
+            state = torch.load(ckpt, map_location=trainer.device, weights_only=False)
+            diff = trainer.differences(state)
+        except Exception as e:  # a truncated or foreign file: not this run's state
+            diff = [f"unreadable ({type(e).__name__}: {e})"]
+        if diff:
+            log(f"[{name}] not resuming from {ckpt}: written by another run ({'; '.join(diff)}); "
+                "starting over")
+            ckpt.unlink()
+            state = None
+    if state is not None:
+        trainer.load_state_dict(state)
         log(f"[{name}] resumed from {ckpt} after epoch {trainer.epoch}")
     else:
         if trainer.mask is not None:

@@ -221,10 +221,16 @@ def test_download_fallback_is_used_and_verified(mnist_data_dir, tmp_path, monkey
         copy_mnist(mnist_data_dir, data_dir)
 
     monkeypatch.setattr(D, "_torchvision_download", fake_download)
-    empty_mirror = tmp_path / "mirror"
-    empty_mirror.mkdir()
-    man = D.prepare_dataset("mnist", tmp_path / "d", mirror=empty_mirror, download=True, **QUIET)
+    man = D.prepare_dataset("mnist", tmp_path / "d", mirror=None, download=True, **QUIET)
     assert calls == ["mnist"] and man["source"] == "download"
+    # a file missing from a configured mirror is the mirror's error, named, not a download
+    empty_mirror = tmp_path / "mirror"
+    (empty_mirror / MNIST_RAW).mkdir(parents=True)
+    src = mnist_data_dir / MNIST_RAW / "train-images-idx3-ubyte"
+    (empty_mirror / MNIST_RAW / "train-images-idx3-ubyte").write_bytes(src.read_bytes())
+    with pytest.raises(DataError, match=r"3 file\(s\) missing from data_mirror .*t10k-images-idx3-ubyte"):
+        D.prepare_dataset("mnist", tmp_path / "d1", mirror=empty_mirror, download=True, **QUIET)
+    assert calls == ["mnist"]
 
     def bad_download(name, data_dir):
         copy_mnist(mnist_data_dir, data_dir)
@@ -241,6 +247,35 @@ def test_truncated_file_is_a_data_error_on_load(mnist_data_dir, tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
         D.load_dataset("mnist", tmp_path)
+
+
+def test_a_file_changed_after_preparation_fails_every_read_naming_it(mnist_data_dir, tmp_path):
+    """Every job that reads a data set checks the bytes against the manifest's sums: one
+    flipped byte (same size, valid header) is caught, naming the file and both sums."""
+    copy_mnist(mnist_data_dir, tmp_path)
+    path = tmp_path / MNIST_RAW / "train-labels-idx1-ubyte"
+    buf = bytearray(path.read_bytes())
+    buf[1000] = (buf[1000] + 1) % 10
+    path.write_bytes(bytes(buf))
+    with pytest.raises(ChecksumError, match="train-labels-idx1-ubyte.*expected a25bea73") as e:
+        D.load_dataset("mnist", tmp_path)
+    assert "delete it" in str(e.value)
+
+
+@pytest.mark.parametrize("offset", [12, 40, 5000, 20_000, -30, -5])
+def test_corrupt_gzip_in_the_mirror_is_a_data_error_naming_it(mnist_data_dir, data_mirror, tmp_path, offset):
+    """One corrupted byte inside a .gz of the mirror: a DataError naming the file, never a raw
+    zlib or gzip traceback."""
+    import shutil
+
+    mirror = tmp_path / "mirror"
+    shutil.copytree(data_mirror / "MNIST", mirror / "MNIST", copy_function=shutil.copyfile)
+    gz = mirror / MNIST_RAW / "train-labels-idx1-ubyte.gz"
+    buf = bytearray(gz.read_bytes())
+    buf[offset] ^= 0xFF
+    gz.write_bytes(bytes(buf))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte"):
+        D.prepare_dataset("mnist", tmp_path / "d", mirror=mirror, download=False, **QUIET)
 
 
 # ------------------------------------------------------------------------------------ splits
@@ -490,3 +525,19 @@ def test_cifar10_from_mirror(data_mirror, tmp_path):
     assert pd.test[1].tolist() == tv.targets[:1000]
     out = pd.augment_batch(pd.train[0][:128], torch.Generator().manual_seed(0))
     assert out.shape == (128, 3, 32, 32)
+
+
+def test_a_missing_mirror_fails_under_ci_instead_of_skipping(tmp_path):
+    """With CI=true, no data mirror is a failure: a green run must have run the workflow."""
+    import subprocess
+    import sys
+
+    test = tmp_path / "test_needs_data.py"
+    test.write_text("def test_needs(data_mirror):\n    pass\n")
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text())
+    env = {**__import__("os").environ, "SHARPMINIMA_DATA_MIRROR": str(tmp_path / "absent")}
+    for ci, outcome in (("", "1 skipped"), ("true", "1 error")):
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+                           cwd=tmp_path, env={**env, "CI": ci}, capture_output=True, text=True, timeout=300)
+        assert outcome in r.stdout, r.stdout[-2000:]

@@ -330,13 +330,20 @@ def test_max_events_and_stop_at_sparsity_end_the_run():
     assert [x["event"] for x in snaps2] == [0, 1] and snaps2[-1]["end"] == "stop_at_sparsity"
 
 
-def test_resume_refuses_other_settings(tmp_path):
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    """Other LOBSTER hyperparameters: the old state is not mixed in; the run starts over,
+    saying which file and which setting, and equals a fresh run."""
     ckpt = tmp_path / "l.ckpt"
     r = Recipe(epochs=1, batch_size=128, lr=0.05)
     lobster_run(checkpoint=ckpt, recipe=r)
-    with pytest.raises(ValueError, match="other LOBSTER settings"):
-        lobster_run(checkpoint=ckpt, recipe=r,
-                    settings=LobsterSettings(lmbda=2e-3, twt=0.05, pwe=2, bisection_steps=12))
+    other = LobsterSettings(lmbda=2e-3, twt=0.05, pwe=2, bisection_steps=12)
+    lines = []
+    model = new_model()
+    tr = run_lobster(model, toy_data(), r, other, seed=0, device="cpu", checkpoint=ckpt,
+                     log=lines.append)
+    assert any(f"not resuming from {ckpt}" in m and "lobster" in m and "lmbda" in m for m in lines), lines
+    fresh, _ = lobster_run(recipe=r, settings=other)
+    assert tr.history[-1]["val_loss"] == fresh.history[-1]["val_loss"]
 
 
 def test_settings_validation():
@@ -358,3 +365,12 @@ def test_authors_reset_mode_never_snapshots_unretrained_weights():
         assert x["epoch"] > x["phase_start_epoch"]
     assert all(r["lobster_bad_epochs"] == 0 for r in tr.history
                if any(r["epoch"] == x["phase_start_epoch"] + 1 for x in snaps[1:]))
+
+
+def test_a_diverging_lobster_run_names_the_epoch(tmp_path):
+    from sharpminima.training import DivergedError
+
+    wild = Recipe(epochs=3, batch_size=128, lr=1e8, momentum=0.9)
+    with pytest.raises(DivergedError, match="epoch 1"):
+        lobster_run(checkpoint=tmp_path / "l.ckpt", recipe=wild)
+    assert not (tmp_path / "l.ckpt").exists()  # nothing of the diverged run to resume

@@ -271,3 +271,16 @@ def test_every_method_reports_the_weights_its_selection_picks(ticket, kind, sele
     params = prunable_parameters(tr.model)  # the selected weights still honour the mask
     for n, keep in tr.mask.items():
         assert torch.all(params[n].detach()[~keep] == 0.0), n
+
+
+@pytest.mark.parametrize("kind", ["rewind", "reinit", "random", "oneshot"])
+def test_a_diverging_retraining_names_the_epoch(ticket, kind):
+    init, mask, dense = ticket
+    wild = Recipe(epochs=2, batch_size=64, lr=1e8, momentum=0.9)
+    from sharpminima.training import DivergedError
+
+    with pytest.raises(DivergedError, match="epoch 1.*lower the learning rate"):
+        if kind == "oneshot":
+            oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.5, wild, seed=2, log=QUIET)
+        else:
+            retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), wild, seed=21, init_state=init, log=QUIET)

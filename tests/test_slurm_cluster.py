@@ -235,6 +235,49 @@ def test_workflow_runs_on_slurm_with_gpu_requests(slurm_cluster, data_mirror, tm
     ids = re.findall(r"submitted with SLURM jobid (\d+)", log_text)
     rows = {r["JobID"]: r for r in slurm_cluster.sacct_jobs()}
     assert ids and all(rows[i]["State"] == "COMPLETED" for i in ids), [rows.get(i) for i in ids]
-    # device auto: the job saw the fake GPU's CUDA_VISIBLE_DEVICES but no CUDA device
+    # device auto: the job takes the device it really finds (here the fake GPU's
+    # CUDA_VISIBLE_DEVICES without a CUDA device: the CPU; on a GPU node: CUDA)
+    import torch
+
+    found = "cuda" if torch.cuda.is_available() else "cpu"
     dense = (workdir / "logs/lenet300_mnist/dense/s0.log").read_text()
-    assert "device=cpu (asked: auto)" in dense
+    assert f"device={found}" in dense and "(asked: auto)" in dense
+
+
+FLAKY_SNAKEFILE = """\
+rule flaky:
+    output:
+        "results/flaky.txt",
+    log:
+        "logs/flaky.log",
+    shell:
+        # the first attempt fails (a node hiccup, an OOM kill); the profile's retries rerun it
+        "if [ ! -e first_attempt.done ]; then touch first_attempt.done; exit 3; fi; "
+        "echo job=${{SLURM_JOB_ID:-none}} > {output} 2> {log}"
+"""
+
+
+def test_a_failed_job_is_retried_by_the_profile(slurm_cluster, tmp_path):
+    """profiles/slurm's `retries: 1`: a job that fails once is submitted again and the
+    workflow completes; accounting shows the failed and the completed attempt."""
+    text = REPO_PROFILE.read_text().replace("<your-partition>", slurm_cluster.partition)
+    text = text.replace("<your-account>", slurm_cluster.account)
+    assert "\nretries: 1\n" in text
+    text += "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(text)
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(FLAKY_SNAKEFILE)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(workdir / "Snakefile"),
+         "--directory", str(workdir), "--workflow-profile", str(profile), "--verbose"],
+        env=slurm_cluster.env, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S,
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    assert (workdir / "results/flaky.txt").read_text().startswith("job=")
+    ids = re.findall(r"submitted with SLURM jobid (\d+)", _snakemake_log(workdir))
+    assert len(ids) == 2, ids
+    rows = {r["JobID"]: r for r in slurm_cluster.sacct_jobs()}
+    assert [rows[i]["State"] for i in ids] == ["FAILED", "COMPLETED"], [rows.get(i) for i in ids]

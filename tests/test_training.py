@@ -66,11 +66,52 @@ def test_resume_after_interruption_gives_same_final_metrics(tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_resume_refuses_other_settings(tmp_path):
+def _logged_run(ckpt, recipe=RECIPE, fingerprint=None, stop_at=None):
+    lines = []
+    seed_everything(0)
+    cbs = [Interrupt(at=stop_at)] if stop_at else []
+    t = train(build_model("lenet300"), toy_data(), recipe, seed=0, device="cpu", checkpoint=ckpt,
+              callbacks=cbs, fingerprint=fingerprint, log=lines.append)
+    return t, lines
+
+
+def test_a_checkpoint_of_another_run_is_never_resumed(tmp_path):
+    """The stale checkpoint of a diverged run (lr too high) must not block the rerun with a
+    lower rate, nor be mixed into it: the rerun starts over, naming the file and what changed,
+    and ends with the numbers of a fresh run."""
     ckpt = tmp_path / "state.ckpt"
-    run(checkpoint=ckpt, recipe=Recipe(epochs=1, batch_size=64, lr=0.05))
-    with pytest.raises(ValueError, match="other settings"):
-        run(checkpoint=ckpt, recipe=Recipe(epochs=1, batch_size=64, lr=0.1))
+    with pytest.raises(DivergedError):
+        _logged_run(ckpt, recipe=Recipe(epochs=3, batch_size=64, lr=1e6, momentum=0.9))
+    assert not ckpt.exists()  # diverged at epoch 1: nothing saved
+    with pytest.raises(KeyboardInterrupt):
+        _logged_run(ckpt, recipe=Recipe(epochs=3, batch_size=64, lr=0.3), stop_at=2)
+    assert ckpt.exists()
+    t, lines = _logged_run(ckpt, recipe=RECIPE)
+    said = "\n".join(lines)
+    assert f"not resuming from {ckpt}" in said and "recipe" in said and "'lr': 0.3" in said
+    fresh = run()
+    assert [r["val_loss"] for r in t.history] == [r["val_loss"] for r in fresh.history]
+
+
+def test_the_fingerprint_decides_what_resumes(tmp_path):
+    """Same recipe and seed but other data settings (train_samples 12000 -> 6000, say): the
+    fingerprint differs, so the epochs of the first run are not reused."""
+    ckpt = tmp_path / "state.ckpt"
+    a = {"settings": {"train_samples": 12000}, "files": {"split": "abc"}}
+    b = {"settings": {"train_samples": 6000}, "files": {"split": "abc"}}
+    with pytest.raises(KeyboardInterrupt):
+        _logged_run(ckpt, fingerprint=a, stop_at=2)
+    t, lines = _logged_run(ckpt, fingerprint=b)
+    assert any("train_samples: 12000 -> 6000" in m for m in lines), lines
+    assert not any("resumed" in m for m in lines)
+    ckpt.unlink()  # as the caller does once its outputs are written
+    with pytest.raises(KeyboardInterrupt):
+        _logged_run(ckpt, fingerprint=b, stop_at=2)
+    t, lines = _logged_run(ckpt, fingerprint=b)  # the same run: resumed
+    assert any(f"resumed from {ckpt} after epoch 1" in m for m in lines), lines
+    ckpt.write_bytes(b"not a checkpoint")  # unreadable: started over, not a traceback
+    t, lines = _logged_run(ckpt, fingerprint=b)
+    assert any("unreadable" in m for m in lines) and len(t.history) == RECIPE.epochs
 
 
 def test_nan_loss_names_the_epoch():
@@ -198,5 +239,43 @@ def test_best_val_resumes_to_the_same_selection(tmp_path):
     straight, _ = selected_run("best_val")
     assert resumed.selected_epoch == straight.selected_epoch
     assert same_state(resumed.model.state_dict(), straight.model.state_dict())
-    with pytest.raises(ValueError, match="other settings"):  # a checkpoint of the other rule
-        selected_run("last", checkpoint=ckpt)
+    ckpt.unlink()
+    with pytest.raises(KeyboardInterrupt):  # a checkpoint of the other rule is not resumed
+        selected_run("best_val", checkpoint=ckpt, callbacks=[Interrupt(at=4)])
+    lines = []
+    seed_everything(0)
+    train(build_model("lenet300"), toy_data(), BUMPY, seed=0, checkpoint=ckpt, selection="last",
+          log=lines.append)
+    assert any("selection best_val -> last" in m for m in lines)
+
+
+def test_outputs_are_atomic_fsynced_and_follow_the_umask(tmp_path, monkeypatch):
+    """Results are readable by collaborators as the umask allows (0644 under 022, not the
+    0600 of mkstemp), fsync'ed before the rename, and a failed write leaves nothing."""
+    import os
+
+    from sharpminima import provenance as P
+    from sharpminima.data import save_split
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    old = os.umask(0o022)
+    try:
+        P.atomic_write_json(tmp_path / "m.json", {"a": 1})
+        P.atomic_torch_save({"w": torch.zeros(2)}, tmp_path / "w.pt")
+        save_split(tmp_path / "split.json", {"train": torch.arange(3), "val": torch.arange(3, 5)},
+                   {"dataset": "mnist", "n_train": 5, "val_fraction": 0.4, "seed": 0})
+        for f in ("m.json", "w.pt", "split.json"):
+            assert (tmp_path / f).stat().st_mode & 0o777 == 0o644, f
+        os.umask(0o077)
+        P.atomic_write_text(tmp_path / "private.txt", "x")
+        assert (tmp_path / "private.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    assert len(synced) >= 4
+    with pytest.raises(ZeroDivisionError):
+        with P._atomic_path(tmp_path / "never.txt") as tmp:
+            tmp.write_text("half")
+            1 / 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "private.txt", "split.json", "w.pt"]

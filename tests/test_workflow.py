@@ -39,18 +39,59 @@ def test_dry_run_plans_every_panel(configs, targets, tmp_path):
     assert counts["retrain"] == 3 * targets and counts["oneshot"] == targets
 
 
-@pytest.mark.parametrize("override, words", [
-    ("epochs_typo=3", ["epochs_typo", "was unexpected"]),
-    ("device=gpu", ["device", "gpu"]),
-    ("val_fraction=1.5", ["val_fraction", "1.5"]),
+def _config_lines(stdout):
+    return [l.strip() for l in stdout.splitlines() if l.strip().startswith("config: ")]
+
+
+@pytest.mark.parametrize("override, line", [
+    ("epochs_typo=3", "config: (top level): unknown key(s) ['epochs_typo']; expected some of"),
+    ("device=gpu", "config: device: found 'gpu'"),
+    ("val_fraction=1.5", "config: val_fraction: found 1.5"),
 ])
-def test_bad_config_fails_before_any_job_naming_the_key(override, words, tmp_path):
+def test_bad_config_fails_before_any_job_naming_the_key(override, line, tmp_path):
     proc = snakemake("-n", "--configfile", TINY, "--config", override, cwd=tmp_path, check=False)
     assert proc.returncode != 0
-    assert "Error validating config file" in proc.stdout
-    for w in words:
-        assert w in proc.stdout
-    assert not (tmp_path / "results").exists()
+    lines = _config_lines(proc.stdout)
+    assert lines and lines[0].startswith(line), proc.stdout[-3000:]
+    assert "Failed validating" not in proc.stdout and "$defs" not in proc.stdout  # no schema dump
+    assert len(proc.stdout.splitlines()) < 30
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+BAD_PANEL = """
+    model: {model}
+    dataset: mnist
+    dense: {{epochs: 1, batch_size: 50, lr: 0.1}}
+    lobster: {{recipe: {{epochs: 1, batch_size: 50, lr: 0.1}}, lmbda: 1.0e-3, twt: 0.1, pwe: 1}}
+    targets: {targets}
+    oneshot_finetune: {{epochs: 1, batch_size: 50, lr: 0.01}}
+"""
+
+
+@pytest.mark.parametrize("extra, panels, line", [
+    ("", {"a": ("fig1a", "vgg99", "[80]")},
+     "config: panels.a.model: found 'vgg99'; expected one of ['lenet300', 'lenet5', 'resnet32']"),
+    ("", {"a": ("fig1a", "lenet5", "[80]"), "b": ("fig1a", "lenet5", "[80]")},
+     "config: panels.b.figure: found 'fig1a', the figure of panel a too"),
+    ("seeds: [0, 0]\n", {"a": ("fig1a", "lenet5", "[80]")},
+     "config: seeds: found [0, 0]; expected distinct values"),
+    ("", {"a": ("fig1a", "lenet5", "[80, 80.0]")},
+     "config: panels.a.targets: found [80, 80.0]; expected distinct sparsities"),
+    ("retrain_seeds: [0]\n", {"a": ("fig1a", "lenet5", "[80]")},
+     "config: retrain_seeds: found [0]; expected seeds other than seeds [0]"),
+    ("landscape: {panel: a, target: 90}\n", {"a": ("fig1a", "lenet5", "[80]")},
+     "config: landscape.target: found 90; expected one of the targets of panel a"),
+])
+def test_config_mistakes_the_schema_cannot_see_stop_before_any_job(extra, panels, line, tmp_path):
+    text = extra + ("" if "landscape" in extra else "landscape: {panel: a}\n") + "panels:\n"
+    for name, (figure, model, targets) in panels.items():
+        text += f"  {name}:\n    figure: {figure}" + BAD_PANEL.format(model=model, targets=targets)
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    proc = snakemake("-n", "--configfile", cfg, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert line in _config_lines(proc.stdout)[0], proc.stdout[-3000:]
+    assert "Job stats" not in proc.stdout and not (tmp_path / "results").exists()
 
 
 def test_tiny_run_trains_every_panel_with_provenance(tiny_run):
@@ -248,3 +289,160 @@ def test_reproduction_record_of_a_panel(tiny_run):
     assert "| dense | |" in md and "| 10 |" in md  # the dense row and the one target
     assert "LOBSTER reaches the paper's highest sparsity" in md and "**does not hold**" in md
     assert "code version: `" in md
+
+
+# -- interrupted and stale state ------------------------------------------------------------
+
+KILL_CONFIG = """
+seeds: [0]
+retrain_seeds: [101]
+panels:
+  lenet5_mnist:
+    figure: fig1b
+    model: lenet5
+    dataset: mnist
+    train_samples: {n}
+    val_samples: 300
+    test_samples: 300
+    dense: {{epochs: 6, batch_size: 50, lr: 0.05, momentum: 0.9}}
+    lobster: {{recipe: {{epochs: 1, batch_size: 50, lr: 0.1}}, lmbda: 1.0e-3, twt: 0.1, pwe: 1}}
+    targets: [10]
+    oneshot_finetune: {{epochs: 1, batch_size: 50, lr: 0.01}}
+landscape: {{panel: lenet5_mnist}}
+"""
+DENSE = "results/lenet5_mnist/dense/s0/metrics.json"
+
+
+def _job_pids(workdir, script):
+    """PIDs of the job processes running ``script`` from ``workdir`` (read from /proc)."""
+    import os
+
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if script in cmd and ".snakemake/scripts" in cmd and cwd == str(workdir):
+            out.append(int(pid))
+    return out
+
+
+def _kill_mid_epoch(workdir, config, data_mirror, after_epoch=2):
+    """Start the dense job, SIGKILL its process in the middle of epoch ``after_epoch + 1``."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "1",
+           "--configfile", str(config), "--config", f"data_mirror={data_mirror}", DENSE]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = workdir / "logs/lenet5_mnist/dense/s0.log"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if log.exists() and f"epoch={after_epoch} " in log.read_text():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError("the dense job never reached epoch 2")
+    time.sleep(0.3)  # into the next epoch
+    pids = _job_pids(workdir, "train_dense")
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert (workdir / "results/lenet5_mnist/dense/s0/train_state.ckpt").exists()
+    assert not (workdir / DENSE).exists()
+
+
+def _numbers(path):
+    m = json.loads(path.read_text())
+    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in h]  # noqa: E731
+    return {k: m[k] for k in ("test_error", "test_loss", "val_loss", "train_loss", "selected_epoch")}, \
+        strip(m["history"]), m["data"]["n_train"]
+
+
+@pytest.mark.slow
+def test_a_killed_job_resumes_to_the_same_numbers_and_a_changed_one_starts_over(data_mirror, tmp_path):
+    """A real training process SIGKILLed mid-epoch, then `snakemake --rerun-incomplete`: the
+    same final numbers as an uninterrupted run. Killed again and rerun with other data
+    (train_samples 1200 -> 600): the checkpoint is not resumed, the log says why, and the
+    numbers are those of a clean run on 600 images."""
+    runs = {}
+    for name, n in (("straight", 1200), ("small", 600)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "c.yaml").write_text(KILL_CONFIG.format(n=n))
+        snakemake("--cores", "1", "--configfile", d / "c.yaml", "--config", f"data_mirror={data_mirror}",
+                  DENSE, cwd=d)
+        runs[name] = _numbers(d / DENSE)
+    d = tmp_path / "killed"
+    d.mkdir()
+    cfg = d / "c.yaml"
+    cfg.write_text(KILL_CONFIG.format(n=1200))
+    _kill_mid_epoch(d, cfg, data_mirror)
+    snakemake("--cores", "1", "--configfile", cfg, "--config", f"data_mirror={data_mirror}",
+              "--rerun-incomplete", DENSE, cwd=d)
+    log = (d / "logs/lenet5_mnist/dense/s0.log").read_text()
+    assert "resumed from results/lenet5_mnist/dense/s0/train_state.ckpt after epoch 2" in log
+    assert _numbers(d / DENSE) == runs["straight"]
+    # killed again, then the data change: never a model trained on two data sets
+    (d / DENSE).unlink()
+    _kill_mid_epoch(d, cfg, data_mirror)
+    cfg.write_text(KILL_CONFIG.format(n=600))
+    snakemake("--cores", "1", "--configfile", cfg, "--config", f"data_mirror={data_mirror}",
+              "--rerun-incomplete", DENSE, cwd=d)
+    log = (d / "logs/lenet5_mnist/dense/s0.log").read_text()
+    assert "not resuming from results/lenet5_mnist/dense/s0/train_state.ckpt" in log
+    assert "train_samples: 1200 -> 600" in log and "resumed" not in log
+    assert _numbers(d / DENSE) == runs["small"]
+
+
+def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, tmp_path):
+    """resume/seed<s>.pt of another run (other settings or snapshot) is not reused: the seed is
+    retrained, and the log says which file and why; a folder without a fingerprint (an older
+    version's) is emptied."""
+    import torch
+
+    from sharpminima.estimate import load_config
+    from sharpminima.experiments import run_fingerprint, run_retrain, retrain_recipe
+
+    workdir, _ = tiny_run
+    cfg = load_config([TINY])
+    panel = cfg["panels"]["lenet300_mnist"]
+    r = workdir / "results/lenet300_mnist"
+    args = dict(kind="rewind", panel_name="lenet300_mnist", panel=panel,
+                data_dir=workdir / "resources/datasets", split_path=workdir / "results/splits/mnist.json",
+                trajectory=r / "lobster/s0/trajectory.json", snapshots=r / "lobster/s0/snapshots.pt",
+                init=r / "lobster/s0/init.pt", target=10.0, seeds=[101], device_spec="cpu", threads=1,
+                selection="best_val")
+    state = tmp_path / "resume"
+    state.mkdir()
+    traj = json.loads(args["trajectory"].read_text())
+    snap = next(s for s in traj["snapshots"] if s["target"] == 10.0)
+    fp = run_fingerprint(panel, args["data_dir"], args["split_path"],
+                         {"kind": "rewind", "target": 10.0, "selection": "best_val",
+                          "recipe": retrain_recipe(panel, "lenet300_mnist").to_dict(), "event": snap["event"]},
+                         snapshots=args["snapshots"], init=args["init"])
+    (state / "fingerprint.json").write_text(json.dumps(fp))
+    fake = {"run": {"seed": 101, "test_error": 99.0}, "state_dict": {}, "mask": {},
+            "fingerprint": {**fp, "settings": {**fp["settings"], "selection": "last"}}}
+    torch.save(fake, state / "seed101.pt")
+    lines = []
+    m = run_retrain(**args, metrics_out=tmp_path / "m.json", models_out=tmp_path / "m.pt",
+                    state_dir=state, log=lines.append)
+    assert any("not reusing" in x and "seed101.pt" in x and "selection" in x for x in lines), lines
+    assert m["runs"][0]["test_error"] != 99.0
+    ref = json.loads((r / "rewind/s0/t10/metrics.json").read_text())
+    assert m["runs"][0]["test_error"] == ref["runs"][0]["test_error"]  # a clean retraining
+    # an older version's folder (no fingerprint): emptied, not trusted
+    state.mkdir()
+    torch.save(fake, state / "seed101.pt")
+    lines = []
+    run_retrain(**args, metrics_out=tmp_path / "m2.json", models_out=tmp_path / "m2.pt",
+                state_dir=state, log=lines.append)
+    assert any("not resuming from" in x and "no fingerprint" in x for x in lines), lines
