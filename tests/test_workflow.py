@@ -337,8 +337,8 @@ def _kill_mid_epoch(workdir, config, data_mirror, after_epoch=2):
     import sys
     import time
 
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "1",
-           "--configfile", str(config), "--config", f"data_mirror={data_mirror}", DENSE]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), DENSE, "--cores", "1",
+           "--configfile", str(config), "--config", f"data_mirror={data_mirror}"]
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = workdir / "logs/lenet5_mnist/dense/s0.log"
     deadline = time.time() + 600
@@ -377,16 +377,16 @@ def test_a_killed_job_resumes_to_the_same_numbers_and_a_changed_one_starts_over(
         d = tmp_path / name
         d.mkdir()
         (d / "c.yaml").write_text(KILL_CONFIG.format(n=n))
-        snakemake("--cores", "1", "--configfile", d / "c.yaml", "--config", f"data_mirror={data_mirror}",
-                  DENSE, cwd=d)
+        snakemake(DENSE, "--cores", "1", "--configfile", d / "c.yaml", "--config",
+                  f"data_mirror={data_mirror}", cwd=d)
         runs[name] = _numbers(d / DENSE)
     d = tmp_path / "killed"
     d.mkdir()
     cfg = d / "c.yaml"
     cfg.write_text(KILL_CONFIG.format(n=1200))
     _kill_mid_epoch(d, cfg, data_mirror)
-    snakemake("--cores", "1", "--configfile", cfg, "--config", f"data_mirror={data_mirror}",
-              "--rerun-incomplete", DENSE, cwd=d)
+    snakemake(DENSE, "--rerun-incomplete", "--cores", "1", "--configfile", cfg, "--config",
+              f"data_mirror={data_mirror}", cwd=d)
     log = (d / "logs/lenet5_mnist/dense/s0.log").read_text()
     assert "resumed from results/lenet5_mnist/dense/s0/train_state.ckpt after epoch 2" in log
     assert _numbers(d / DENSE) == runs["straight"]
@@ -394,8 +394,8 @@ def test_a_killed_job_resumes_to_the_same_numbers_and_a_changed_one_starts_over(
     (d / DENSE).unlink()
     _kill_mid_epoch(d, cfg, data_mirror)
     cfg.write_text(KILL_CONFIG.format(n=600))
-    snakemake("--cores", "1", "--configfile", cfg, "--config", f"data_mirror={data_mirror}",
-              "--rerun-incomplete", DENSE, cwd=d)
+    snakemake(DENSE, "--rerun-incomplete", "--cores", "1", "--configfile", cfg, "--config",
+              f"data_mirror={data_mirror}", cwd=d)
     log = (d / "logs/lenet5_mnist/dense/s0.log").read_text()
     assert "not resuming from results/lenet5_mnist/dense/s0/train_state.ckpt" in log
     assert "train_samples: 1200 -> 600" in log and "resumed" not in log
