@@ -275,7 +275,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
                                   augment=data.augment_batch if data.augment else None,
                                   evaluate_test=False, log=log,  # test error: once, at the end
-                                  selection=selection, fingerprint={**fp, "seed": int(s)})
+                                  selection=selection, fingerprint=fp)  # the seed: checked by the engine
                 r = {"run": {"seed": int(s), **_summary(trainer, data, recipe),
                              "wall_time_s": round(t0.elapsed, 3), "history": trainer.history},
                      "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
@@ -419,10 +419,9 @@ def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settin
                   device_spec="auto", threads=None, table_out, log=print) -> None:
     """One map on the plane: ``kind`` = ``loss`` (Fig. 2a) or ``psp`` (PSP norm and the
     first- and second-order PSP entropies of Fig. 3, 4a, 4b, in one pass per point)."""
-    from .landscape import Plane, map_plane, tune_malloc
+    from .landscape import Plane, map_plane
 
     timer = Timer()
-    tune_malloc()
     device = setup(panel, device_spec, threads, log)
     pl = Plane.load(plane)
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
@@ -475,11 +474,10 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
     Fig. 2b can be compared on the same points."""
     import pandas as pd
 
-    from .landscape import HESSIAN_SPACES, Plane, map_hessian, tune_malloc
+    from .landscape import HESSIAN_SPACES, Plane, map_hessian
     from .tables import write_csv
 
     timer = Timer()
-    tune_malloc()
     device = setup(panel, device_spec, threads, log)
     pl = Plane.load(plane)
     h = settings["hessian"]
@@ -492,9 +490,9 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
         raise ValueError("landscape.resolution must put G (a=0) and 1-S (a=1) on the grid: "
                          "use res_a = 4k+1 and an odd res_b")
     both = [tuple(g_idx), tuple(s_idx)]
+    spaces = [space] + ([s for s in HESSIAN_SPACES if s != space] if readings_out is not None else [])
     by_space = {}
-    for sp in ([space] + [s for s in HESSIAN_SPACES if s != space]
-               if readings_out is not None else [space]):
+    for sp in spaces:
         t = map_hessian(builder, pl, x, y, points=both, space=sp, **kw)
         t.insert(0, "solution", ["G", "1-S"])
         by_space[sp] = t
@@ -530,7 +528,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     they move towards the paper's ranges with more training, training length is (part of)
     the reason."""
     from .hessian import top_eigenvalues
-    from .landscape import Plane, tune_malloc
+    from .landscape import Plane
     from .masks import Mask
     from .psp import psp_statistics
     from .tables import write_csv
@@ -539,7 +537,6 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     import pandas as pd
 
     timer = Timer()
-    tune_malloc()
     device = setup(panel, device_spec, threads, log)
     pl = Plane.load(plane)
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])

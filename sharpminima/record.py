@@ -21,12 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import PAPER_FIG1, Words, fig1_claims
+from .claims import _fmt  # one number format for the claims table and the records
 from .estimate import load_config
 from .tables import fig1_points
-
-
-def _fmt(x, d=4) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{x:.{d}g}"
 
 
 def rule_times(results: Path, panel: str) -> pd.DataFrame:

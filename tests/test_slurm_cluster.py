@@ -175,14 +175,27 @@ def test_snakemake_slurm_executor_requests_gpu(slurm_cluster, tmp_path):
 REPO_PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "slurm" / "config.yaml"
 
 
+def _repo_profile_text(cluster) -> str:
+    """profiles/slurm/config.yaml with its placeholders filled in for the test cluster, and
+    status checks sped up for the test only."""
+    text = REPO_PROFILE.read_text().replace("<your-partition>", cluster.partition)
+    text = text.replace("<your-account>", cluster.account)
+    return text + "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
+
+
+def _repo_profile(cluster, tmp_path: Path) -> Path:
+    """That profile written as a workflow-profile folder under ``tmp_path``."""
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(_repo_profile_text(cluster))
+    return profile
+
+
 def test_repo_slurm_profile_works(slurm_cluster, tmp_path):
     """profiles/slurm/config.yaml, with its placeholders filled in, is accepted by the
     plugin and gives the same submissions (status checks sped up for the test only)."""
-    text = REPO_PROFILE.read_text()
-    assert '"<your-partition>"' in text and '"<your-account>"' in text
-    text = text.replace("<your-partition>", slurm_cluster.partition)
-    text = text.replace("<your-account>", slurm_cluster.account)
-    text += "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
+    assert '"<your-partition>"' in REPO_PROFILE.read_text() and '"<your-account>"' in REPO_PROFILE.read_text()
+    text = _repo_profile_text(slurm_cluster)
     gpu_line = _run_workflow_and_check(slurm_cluster, tmp_path, text)
     assert "-t 60" in gpu_line and "--mem 2000" in gpu_line  # the profile's defaults
 
@@ -195,12 +208,7 @@ def test_workflow_runs_on_slurm_with_gpu_requests(slurm_cluster, data_mirror, tm
     """The real workflow (one small panel, every stage) through profiles/slurm with GPU
     requests on: GPU rules ask SLURM for the (fake) GPU, CPU rules do not, every job is
     accounted COMPLETED, and the jobs still compute on the CPU (device: auto)."""
-    text = REPO_PROFILE.read_text().replace("<your-partition>", slurm_cluster.partition)
-    text = text.replace("<your-account>", slurm_cluster.account)
-    text += "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    (profile / "config.yaml").write_text(text)
+    profile = _repo_profile(slurm_cluster, tmp_path)
     workdir = tmp_path / "run"
     workdir.mkdir()
     t0 = time.monotonic()
@@ -260,13 +268,8 @@ rule flaky:
 def test_a_failed_job_is_retried_by_the_profile(slurm_cluster, tmp_path):
     """profiles/slurm's `retries: 1`: a job that fails once is submitted again and the
     workflow completes; accounting shows the failed and the completed attempt."""
-    text = REPO_PROFILE.read_text().replace("<your-partition>", slurm_cluster.partition)
-    text = text.replace("<your-account>", slurm_cluster.account)
-    assert "\nretries: 1\n" in text
-    text += "\nslurm-init-seconds-before-status-checks: 1\nseconds-between-status-checks: 1\n"
-    profile = tmp_path / "profile"
-    profile.mkdir()
-    (profile / "config.yaml").write_text(text)
+    assert "\nretries: 1\n" in REPO_PROFILE.read_text()
+    profile = _repo_profile(slurm_cluster, tmp_path)
     workdir = tmp_path / "wf"
     workdir.mkdir()
     (workdir / "Snakefile").write_text(FLAKY_SNAKEFILE)
