@@ -159,9 +159,11 @@ def test_map_hessian_at_g_and_s():
 
 
 def test_tune_malloc_keeps_large_blocks_from_page_faulting_again():
-    """After tune_malloc, a freed 64 MiB block is reused, not returned to the OS: allocating it
-    again costs (almost) no new page faults, where glibc's default faults every page again.
-    Run in a fresh process, since the setting holds for the rest of a process."""
+    """After tune_malloc, a freed 64 MiB block is reused, not returned to the OS: once the heap
+    has grown (the first allocations may still fault, how many depends on the machine: one here,
+    two on CI), allocating it again costs (almost) no page faults, where glibc's default faults
+    every page in again on every allocation. Run in a fresh process, since the setting holds for
+    the rest of a process."""
     import subprocess
     import sys
 
@@ -172,21 +174,23 @@ from sharpminima.landscape import tune_malloc
 applied = tune_malloc() if sys.argv[1] == "tuned" else False
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-x = torch.ones(16 * 1024 * 1024); del x   # 64 MiB, above glibc's mmap threshold
-before = faults()
-for _ in range(5):
-    x = torch.ones(16 * 1024 * 1024); del x
-print(applied, faults() - before)
+per_allocation = []
+for _ in range(20):
+    before = faults()
+    x = torch.ones(16 * 1024 * 1024); del x   # 64 MiB, above glibc's mmap threshold
+    per_allocation.append(faults() - before)
+print(applied, *per_allocation)
 """.format(root=str(Path(__file__).resolve().parents[1]))
     out = {}
     for mode in ("plain", "tuned"):
         r = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120)
-        applied, n = r.stdout.split()
-        out[mode] = (applied == "True", int(n))
+        applied, *faults = r.stdout.split()
+        out[mode] = (applied == "True", [int(n) for n in faults])
     assert out["tuned"][0], "mallopt was not applied (glibc expected on Linux)"
-    pages = 5 * 64 * 1024 * 1024 // 4096
-    assert out["plain"][1] > 0.9 * pages  # every allocation faults its pages in again
-    assert out["tuned"][1] < pages / 3  # the freed block is reused (at most one refill)
+    pages = 64 * 1024 * 1024 // 4096
+    plain, tuned = out["plain"][1], out["tuned"][1]
+    assert min(plain[5:]) > 0.9 * pages, plain  # every allocation faults its pages in again
+    assert sum(tuned[5:]) < pages / 10, tuned  # in the steady state the freed block is reused
 
 
 def test_grid_resolution_one_and_unknown_quantity():
