@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
 import math
 import os
 import statistics
@@ -68,18 +67,6 @@ TARGETS = {
     "lenet5": ("ceiling_fraction", 0.60),
     "resnet32": ("ceiling_fraction", 0.80),
 }
-
-
-def set_malloc_tuned() -> bool:
-    """glibc: keep freed memory in the heap (no mmap for large blocks, no trim), so that large
-    tensors do not page-fault on every allocation (docs/environment.md). Same effect as
-    MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 in the environment."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,7 +341,7 @@ def main(argv=None) -> int:
     p.add_argument("--mm-size", type=int, default=2048, help="matrix size of the ceiling")
     p.add_argument("--malloc-tuned", action="store_true",
                    help="mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=2^31-1) at start "
-                   "(see docs/environment.md)")
+                   "(sharpminima.landscape.tune_malloc)")
     p.add_argument("--data-dir", type=Path, default=REPO / "resources" / "benchmark-data")
     default_mirror = REPO.parent / "shared" / "datasets"
     p.add_argument("--mirror", type=Path, default=default_mirror if default_mirror.is_dir() else None,
@@ -368,8 +355,10 @@ def main(argv=None) -> int:
         p.error(f"unknown model(s) {unknown}; known: {list(MODELS)}")
     samples = parse_samples(args.samples, models)
 
+    from sharpminima.landscape import tune_malloc
+
     start = time.perf_counter()
-    malloc = set_malloc_tuned() if args.malloc_tuned else False
+    malloc = tune_malloc() if args.malloc_tuned else False
     torch.set_num_threads(args.threads)
 
     from sharpminima.data import prepare_dataset

@@ -24,9 +24,11 @@ any panel, and the colour-bar ranges only where the paper drew them (LeNet-5 on 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import pandas as pd
+
+from .settings import from_mapping
 
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
 VERDICTS = (HOLDS, FAILS, UNTESTABLE)
@@ -91,12 +93,7 @@ class Words:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Words":
-        d = dict(d or {})
-        names = set(asdict(cls()))
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"claims: unknown key(s) {unknown}; expected some of {sorted(names)}")
-        return cls(**d)
+        return from_mapping(cls, d, "claims")
 
 
 # -- the rules that turn numbers into verdicts --------------------------------------------

@@ -49,7 +49,6 @@ __all__ = [
     "PanelData",
     "panel_data",
     "augment_batch",
-    "minibatches",
 ]
 
 
@@ -660,7 +659,7 @@ def panel_data(
 
 
 # --------------------------------------------------------------------------------------------
-# Batched augmentation and mini-batches
+# Batched augmentation
 # --------------------------------------------------------------------------------------------
 
 
@@ -732,25 +731,3 @@ def augment_batch(
     oy, ox, flips = _draw_crop_flip(x.shape[0], padding, generator)
     return _crop_flip(x, oy, ox, flips, padding, fill)
 
-
-def minibatches(
-    n: int,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device | str,
-    shuffle: bool = True,
-) -> Iterator[Tensor]:
-    """Index batches over ``range(n)`` for one epoch: one randperm (or arange), last partial kept.
-
-    The permutation is drawn on the generator's device and moved to ``device``, so a CPU
-    generator gives the same batches whatever the training device.
-    """
-    if batch_size <= 0:
-        raise DataError(f"batch_size must be positive, got {batch_size}")
-    if shuffle:
-        order = torch.randperm(n, generator=generator, device=generator.device)
-    else:
-        order = torch.arange(n)
-    order = order.to(device)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]

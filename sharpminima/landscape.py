@@ -1,6 +1,6 @@
 """The plane around the sparsest solutions and the maps on it (paper Fig. 2a, 2b, 3, 4a, 4b).
 
-Plane (paper-spec Sec. 3, **decision**): origin ``G`` (the LOBSTER solution),
+Plane (docs/methods.md §3, **decision**): origin ``G`` (the LOBSTER solution),
 ``u = theta(1-S) - theta(G)``, ``v`` = Gaussian noise on the mask's support, made orthogonal to
 ``u`` (Gram-Schmidt) and scaled to ``|u|``. A point is
 
@@ -76,7 +76,7 @@ def tune_malloc() -> bool:
     """Keep glibc from returning large freed blocks to the OS (``M_MMAP_MAX = 0``,
     ``M_TRIM_THRESHOLD = 2**31 - 1``), as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in
     the environment would: 1.5-2x for large-batch evaluation and Hessian-vector products on
-    this CPU (docs: environment.md). Returns True when applied (glibc only)."""
+    this CPU (benchmarks/README.md, `--malloc-tuned`). Returns True when applied (glibc only)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         ok1 = libc.mallopt(-4, 0)  # M_MMAP_MAX

@@ -74,6 +74,7 @@ import torch
 import torch.nn as nn
 
 from .masks import Mask, prunable_parameters, sparsity_report
+from .settings import from_mapping
 from .training import Callback, Recipe, Trainer, evaluate, seed_everything, train
 
 #: Keys of the dict given to ``on_snapshot``.
@@ -130,14 +131,7 @@ class LobsterSettings:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "lobster") -> "LobsterSettings":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
-        try:
-            return cls(**d)
-        except TypeError as e:
-            raise ValueError(f"{where}: {e}") from None
+        return from_mapping(cls, d, where)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -13,12 +13,12 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -105,12 +105,23 @@ def code_version() -> str:
     return __version__
 
 
+# The packages whose versions every result records, whatever the job happened to import.
+RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "pyhessian",
+                     "snakemake")
+
+
+@lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("numpy", "torchvision", "scipy", "pyhessian", "matplotlib", "pandas", "snakemake"):
-        mod = sys.modules.get(name)
-        if mod is not None:
-            versions[name] = getattr(mod, "__version__", "unknown")
+    """Python's version and the installed version of each of :data:`RECORDED_PACKAGES`
+    (``importlib.metadata``; "not installed" where absent). torch's is its build's own
+    ``torch.__version__``, whose local label (``+cu130``, ``+cpu``) the metadata drops."""
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    versions["torch"] = torch.__version__
     return versions
 
 
@@ -129,7 +140,7 @@ def provenance(*, settings: dict, seed=None, device=None, wall_time_s=None, **ex
         "device": str(device) if device is not None else None,
         "device_description": device_description(device) if device is not None else None,
         "code_version": code_version(),
-        "libraries": library_versions(),
+        "libraries": dict(library_versions()),
         "host": platform.node(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),

@@ -15,7 +15,7 @@
     same mask, a fresh random initialisation (seeded by ``seed``), train with the mask fixed.
   * ``"random"`` -- random pruning: a random mask with the same number of pruned parameters
     in every parameter tensor (OpenLTH's layerwise random pruning; **decision**, see
-    paper-spec Sec. 2), positions uniform at random from a generator seeded by ``seed``, a
+    docs/methods.md §2), positions uniform at random from a generator seeded by ``seed``, a
     fresh initialisation seeded by ``seed``, train with the mask fixed.
 
 - :func:`select_snapshots`: which LOBSTER event stands for each target sparsity.

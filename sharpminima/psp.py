@@ -1,6 +1,6 @@
 """Post-synaptic potentials (PSP) and PSP entropy (paper Sec. 4, Eq. 4-5; Fig. 3, 4a, 4b).
 
-Definitions used here (paper-spec Sec. 4; the decisions are ours):
+Definitions used here (docs/methods.md §3; the decisions are ours):
 
 - **PSP** of a neuron: its affine pre-activation ``z`` (before ReLU and before pooling). The
   neurons of a conv layer are its ``(channel, y, x)`` output positions, as in the authors' code.

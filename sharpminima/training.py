@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from .masks import Mask
 from .provenance import atomic_torch_save
+from .settings import from_mapping
 
 
 class DivergedError(RuntimeError):
@@ -69,14 +70,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "recipe") -> "Recipe":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
-        try:
-            return cls(**d)
-        except TypeError as e:  # a missing required key
-            raise ValueError(f"{where}: {e}") from None
+        return from_mapping(cls, d, where)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -403,14 +397,3 @@ def _fmt_time(s: float) -> str:
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
-
-def file_logger(path) -> Callable[[str], None]:
-    """A log function that appends timestamped, flushed lines to ``path`` (the rule's log)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a", buffering=1)
-
-    def log(msg: str) -> None:
-        fh.write(time.strftime("%H:%M:%S ") + msg + "\n")
-
-    return log

@@ -482,27 +482,6 @@ def test_augment_equals_torchvision_pipeline_before_normalize():
 # ------------------------------------------------------------------------------------ batches
 
 
-def test_minibatches():
-    batches = list(D.minibatches(10, 4, torch.Generator().manual_seed(0), "cpu"))
-    assert [len(b) for b in batches] == [4, 4, 2]
-    assert sorted(torch.cat(batches).tolist()) == list(range(10))
-    assert all(b.dtype == torch.int64 for b in batches)
-    again = list(D.minibatches(10, 4, torch.Generator().manual_seed(0), "cpu"))
-    assert all(torch.equal(a, b) for a, b in zip(batches, again))
-    # one generator, successive epochs: different orders
-    g = torch.Generator().manual_seed(0)
-    e1 = torch.cat(list(D.minibatches(100, 32, g, "cpu")))
-    e2 = torch.cat(list(D.minibatches(100, 32, g, "cpu")))
-    assert not torch.equal(e1, e2)
-    plain = list(D.minibatches(5, 2, torch.Generator(), torch.device("cpu"), shuffle=False))
-    assert [b.tolist() for b in plain] == [[0, 1], [2, 3], [4]]
-    with pytest.raises(DataError):
-        list(D.minibatches(5, 0, torch.Generator(), "cpu"))
-
-
-# ------------------------------------------------------------------------------------ CIFAR-10
-
-
 def test_cifar10_from_mirror(data_mirror, tmp_path):
     man = D.prepare_dataset("cifar10", tmp_path, mirror=data_mirror, download=False, **QUIET)
     assert man["source"] == f"mirror:{data_mirror}" and len(man["files"]) == 7

@@ -6,7 +6,7 @@ import torch
 from sharpminima.masks import prunable_parameters, pruned_neurons
 from sharpminima.models import MODELS, build_model, count_parameters
 
-# Parameter and neuron counts of paper-spec section 1 (neurons: Fig. 1's top-axis ticks).
+# Parameter and neuron counts of docs/methods.md §1 (neurons: Fig. 1's top-axis ticks).
 EXPECTED = {
     "lenet300": (266_610, 410, (1, 28, 28)),
     "lenet5": (431_080, 580, (1, 28, 28)),

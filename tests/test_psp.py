@@ -1,4 +1,4 @@
-"""PSP statistics against brute force straight from the definitions (paper-spec Sec. 4):
+"""PSP statistics against brute force straight from the definitions (docs/methods.md §3):
 explicit Python loops over neurons, pairs of neurons, classes and samples."""
 
 import math

@@ -279,3 +279,24 @@ def test_outputs_are_atomic_fsynced_and_follow_the_umask(tmp_path, monkeypatch):
             tmp.write_text("half")
             1 / 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "private.txt", "split.json", "w.pt"]
+
+
+def test_library_versions_are_the_installed_ones_whatever_was_imported():
+    """The versions a result records come from the installed packages' metadata, so a job that
+    never imported matplotlib records it all the same (sys.modules would not have it)."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    from sharpminima.provenance import RECORDED_PACKAGES, library_versions
+
+    versions = library_versions()
+    assert set(versions) == {"python", *RECORDED_PACKAGES}
+    assert versions["torch"] == torch.__version__
+    assert versions["numpy"] == metadata.version("numpy")
+    code = ("import json, sys; from sharpminima.provenance import library_versions; "
+            "print(json.dumps([library_versions(), 'matplotlib' in sys.modules]))")
+    import json
+    out, imported = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                              text=True, check=True).stdout)
+    assert not imported and out == versions
