@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import logging
 import os
 import statistics
 import sys
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sharpminima import LOG_DATEFMT, LOG_FORMAT, quiet_logs  # noqa: E402
 from sharpminima.compact import compact_model  # noqa: E402
 from sharpminima.hessian import top_eigenvalues  # noqa: E402
 from sharpminima.landscape import make_plane, map_plane, tune_malloc  # noqa: E402
@@ -273,6 +275,7 @@ def main(argv=None):
                     help="comma-separated subset of maps, psp, hessian to measure")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/landscape.json"))
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
 
     t_start = time.perf_counter()
     malloc = False if args.no_malloc_tune else tune_malloc()
@@ -298,7 +301,6 @@ def main(argv=None):
         "load_average_start": list(os.getloadavg()), "timing": "best of --repeats interleaved runs after a warm-up"}}
 
     plane = make_plane(G.state_dict(), S.state_dict(), mask, seed=args.seed, res_a=args.grid, res_b=args.grid)
-    quiet = False
 
     blocks = set(args.blocks.split(","))
     maps, loads, hess = {}, {}, {}
@@ -307,12 +309,13 @@ def main(argv=None):
         for label, q in (("loss", ("loss",)),
                          ("psp", ("psp_norm", "entropy1", "entropy2_agreement"))):
             loads[f"map_{label}"] = wait_quiet(args.wait_quiet)
-            med, median, outs = interleaved({
-                "compact": lambda q=q: map_plane(build_model("lenet5"), plane, xs, ys, q, args.batch_size,
-                                                 compact=True, log=quiet),
-                "dense": lambda q=q: map_plane(build_model("lenet5"), plane, xs, ys, q, args.batch_size,
-                                               compact=False, log=quiet),
-            }, args.repeats)
+            with quiet_logs("sharpminima.landscape"):  # no per-row progress lines while timed
+                med, median, outs = interleaved({
+                    "compact": lambda q=q: map_plane(build_model("lenet5"), plane, xs, ys, q,
+                                                     args.batch_size, compact=True),
+                    "dense": lambda q=q: map_plane(build_model("lenet5"), plane, xs, ys, q,
+                                                   args.batch_size, compact=False),
+                }, args.repeats)
             diff = max_rel_diff(outs["compact"], outs["dense"], list(q))
             maps[label] = {"quantities": list(q), "compact_s": med["compact"], "dense_s": med["dense"],
                            "speedup": med["dense"] / med["compact"], "max_rel_diff": diff,

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import math
 import os
 import statistics
@@ -50,6 +51,7 @@ import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
+_log = logging.getLogger("benchmarks.bench_training")
 
 # The dense recipes of config.yaml's panels (batch size and optimiser are what matter here).
 MODELS = {
@@ -157,7 +159,7 @@ def our_epoch(model, data, recipe, seed: int, info: dict | None = None) -> float
     from sharpminima.training import Trainer
 
     trainer = Trainer(model, data, recipe, seed=seed, device="cpu",
-                      augment=data.augment_batch if data.augment else None, log=lambda s: None)
+                      augment=data.augment_batch if data.augment else None)
     t0 = time.perf_counter()
     trainer.train_epoch()
     dt = time.perf_counter() - t0
@@ -235,7 +237,7 @@ def exact_train_flops(model, input_shape) -> int:
     return 3 * fwd - flops_first[0]
 
 
-def bench_model(name: str, n: int, args, data_dir: Path, log) -> dict:
+def bench_model(name: str, n: int, args, data_dir: Path) -> dict:
     from sharpminima.data import DATASETS, PanelData, load_dataset
     from sharpminima.models import build_model, forward_flops
     from sharpminima.training import Recipe, seed_everything
@@ -285,9 +287,9 @@ def bench_model(name: str, n: int, args, data_dir: Path, log) -> dict:
             busy = others_fraction(before, _cpu_sample(), dt)
             others[which].append(None if busy is None else round(busy, 3))
             acc.append(n / dt)
-            log(f"  {name} repeat {r + 1}/{args.repeats} {which:<10} {dt:7.2f} s "
-                f"{n / dt:9.0f} samples/s"
-                + ("" if busy is None else f"  (other processes: {100 * busy:.0f} % of the CPUs)"))
+            _log.info(f"  {name} repeat {r + 1}/{args.repeats} {which:<10} {dt:7.2f} s "
+                      f"{n / dt:9.0f} samples/s"
+                      + ("" if busy is None else f"  (other processes: {100 * busy:.0f} % of the CPUs)"))
     return {
         "dataset": cfg["dataset"],
         "samples": n,
@@ -348,6 +350,9 @@ def main(argv=None) -> int:
                    help="offline mirror of the data sets (default %(default)s)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "training.json")
     args = p.parse_args(argv)
+    from sharpminima import LOG_DATEFMT, LOG_FORMAT
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
@@ -364,21 +369,18 @@ def main(argv=None) -> int:
     from sharpminima.data import prepare_dataset
     from sharpminima.provenance import atomic_write_json, provenance
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     for ds in sorted({MODELS[m]["dataset"] for m in models}):
-        prepare_dataset(ds, args.data_dir, mirror=args.mirror, log=log)
+        prepare_dataset(ds, args.data_dir, mirror=args.mirror)
 
-    log(f"ceiling: torch.mm {args.mm_size}^2 fp32, {torch.get_num_threads()} threads")
+    _log.info(f"ceiling: torch.mm {args.mm_size}^2 fp32, {torch.get_num_threads()} threads")
     if args.wait_quiet:
         wait_quiet(args.wait_quiet)
     ceil_start = mm_ceiling(args.mm_size)
     conv_ref = conv_reference()
     results = {}
     for m in models:
-        log(f"{m}: {samples[m]} samples, {args.repeats} repeats")
-        results[m] = bench_model(m, samples[m], args, args.data_dir, log)
+        _log.info(f"{m}: {samples[m]} samples, {args.repeats} repeats")
+        results[m] = bench_model(m, samples[m], args, args.data_dir)
     if args.wait_quiet:
         wait_quiet(args.wait_quiet)
     ceil_end = mm_ceiling(args.mm_size)

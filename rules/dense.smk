@@ -9,6 +9,17 @@ rule train_dense:
         model="results/{panel}/dense/s{seed}/model.pt",
         init="results/{panel}/dense/s{seed}/init.pt",
         metrics="results/{panel}/dense/s{seed}/metrics.json",
+    log:
+        "logs/{panel}/dense/s{seed}.log",
+    benchmark:
+        "results/benchmarks/{panel}/dense/s{seed}.tsv"
+    conda:
+        "../envs/sharpminima.yaml"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
     params:
         panel=settings_for("dense"),
         data_dir=lambda wc, input: Path(input.manifest).parent,
@@ -16,16 +27,5 @@ rule train_dense:
         selection=config["selection"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
         checkpoint=lambda wc: f"results/{wc.panel}/dense/s{wc.seed}/train_state.ckpt",
-    log:
-        "logs/{panel}/dense/s{seed}.log",
-    benchmark:
-        "results/benchmarks/{panel}/dense/s{seed}.tsv"
-    threads: panel_threads
-    resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
-        gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/train_dense.py"

@@ -1,5 +1,6 @@
 # Figures and the tables behind them (cheap: run on the head node).
 
+
 localrules:
     fig1,
     fig1_table,
@@ -11,9 +12,17 @@ rule fig1:
     input:
         unpack(fig1_inputs),
     output:
-        pdf=report("results/figures/{figure}.pdf", caption="../report/fig1.rst", category="2. Fig. 1"),
+        pdf=report(
+            "results/figures/{figure}.pdf",
+            caption="../report/fig1.rst",
+            category="2. Fig. 1",
+        ),
         png="results/figures/{figure}.png",
         csv="results/figures/{figure}.csv",
+    log:
+        "logs/figures/{figure}.log",
+    conda:
+        "../envs/sharpminima.yaml"
     params:
         panel=lambda wc: FIGURE_PANEL[wc.figure],
         settings=lambda wc: PANELS[FIGURE_PANEL[wc.figure]],
@@ -21,10 +30,6 @@ rule fig1:
         retrain_seeds=config["retrain_seeds"],
         preset=config["preset"],
         selection=config["selection"],
-    log:
-        "logs/figures/{figure}.log",
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/fig1.py"
 
@@ -47,13 +52,17 @@ rule landscape_figure:
         table=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
         meta=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
     output:
-        pdf=report("results/figures/{lfig}.pdf", caption="../report/landscape.rst", category="3. Landscape"),
+        pdf=report(
+            "results/figures/{lfig}.pdf",
+            caption="../report/landscape.rst",
+            category="3. Landscape",
+        ),
         png="results/figures/{lfig}.png",
         csv="results/figures/{lfig}.csv",
-    wildcard_constraints:
-        lfig="fig2a|fig3|fig4a|fig4b",
     log:
         "logs/figures/{lfig}.log",
+    wildcard_constraints:
+        lfig=_alternatives(MAP_FIGURES),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -66,7 +75,11 @@ rule fig2b:
         meta=f"{LANDSCAPE_DIR}/hessian.json",
         map=f"{LANDSCAPE_DIR}/hessian_map.csv",
     output:
-        pdf=report("results/figures/fig2b.pdf", caption="../report/fig2b.rst", category="3. Landscape"),
+        pdf=report(
+            "results/figures/fig2b.pdf",
+            caption="../report/fig2b.rst",
+            category="3. Landscape",
+        ),
         png="results/figures/fig2b.png",
         csv="results/figures/fig2b.csv",
     log:

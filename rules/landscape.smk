@@ -8,15 +8,15 @@ rule plane:
     output:
         plane="results/landscape/{panel}/plane.pt",
         meta="results/landscape/{panel}/plane.json",
+    log:
+        "logs/landscape/{panel}/plane.log",
+    conda:
+        "../envs/sharpminima.yaml"
     params:
         panel=settings_for("landscape"),
         target=LANDSCAPE["target"],
         retrain_seed=LANDSCAPE_RETRAIN_SEED,
         settings=LANDSCAPE,
-    log:
-        "logs/landscape/{panel}/plane.log",
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/plane.py"
 
@@ -29,24 +29,24 @@ rule plane_map:
     output:
         table="results/landscape/{panel}/{kind}.csv",
         meta="results/landscape/{panel}/{kind}.json",
-    wildcard_constraints:
-        kind="loss|psp",
-    params:
-        panel=settings_for("landscape"),
-        settings=LANDSCAPE,
-        data_dir=lambda wc, input: Path(input.manifest).parent,
-        device=config["device"],
     log:
         "logs/landscape/{panel}/{kind}.log",
     benchmark:
         "results/benchmarks/landscape/{panel}/{kind}.tsv"
+    wildcard_constraints:
+        kind=_alternatives(MAP_KINDS),
+    conda:
+        "../envs/sharpminima.yaml"
     threads: panel_threads
     resources:
         mem_mb=panel_mem_mb,
         runtime=panel_runtime,
         gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
+    params:
+        panel=settings_for("landscape"),
+        settings=LANDSCAPE,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
     script:
         "../workflow_scripts/plane_map.py"
 
@@ -61,22 +61,22 @@ rule hessian:
         meta="results/landscape/{panel}/hessian.json",
         map="results/landscape/{panel}/hessian_map.csv",
         readings="results/landscape/{panel}/hessian_readings.csv",
-    params:
-        panel=settings_for("landscape"),
-        settings=LANDSCAPE,
-        data_dir=lambda wc, input: Path(input.manifest).parent,
-        device=config["device"],
     log:
         "logs/landscape/{panel}/hessian.log",
     benchmark:
         "results/benchmarks/landscape/{panel}/hessian.tsv"
+    conda:
+        "../envs/sharpminima.yaml"
     threads: panel_threads
     resources:
         mem_mb=panel_mem_mb,
         runtime=panel_runtime,
         gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
+    params:
+        panel=settings_for("landscape"),
+        settings=LANDSCAPE,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
     script:
         "../workflow_scripts/hessian.py"
 
@@ -89,21 +89,21 @@ rule landscape_probe:
     output:
         table="results/landscape/{panel}/probe.csv",
         meta="results/landscape/{panel}/probe.json",
-    params:
-        panel=settings_for("oneshot"),
-        settings=LANDSCAPE,
-        data_dir=lambda wc, input: Path(input.manifest).parent,
-        device=config["device"],
     log:
         "logs/landscape/{panel}/probe.log",
     benchmark:
         "results/benchmarks/landscape/{panel}/probe.tsv"
+    conda:
+        "../envs/sharpminima.yaml"
     threads: panel_threads
     resources:
         mem_mb=panel_mem_mb,
         runtime=panel_runtime,
         gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
+    params:
+        panel=settings_for("oneshot"),
+        settings=LANDSCAPE,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
     script:
         "../workflow_scripts/landscape_probe.py"

@@ -10,6 +10,17 @@ rule lobster:
         trajectory="results/{panel}/lobster/s{seed}/trajectory.json",
         snapshots="results/{panel}/lobster/s{seed}/snapshots.pt",
         init="results/{panel}/lobster/s{seed}/init.pt",
+    log:
+        "logs/{panel}/lobster/s{seed}.log",
+    benchmark:
+        "results/benchmarks/{panel}/lobster/s{seed}.tsv"
+    conda:
+        "../envs/sharpminima.yaml"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
     params:
         panel=settings_for("lobster"),
         targets=panel_targets,
@@ -17,17 +28,6 @@ rule lobster:
         device=config["device"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
         state_dir=lambda wc: f"results/{wc.panel}/lobster/s{wc.seed}/resume",
-    log:
-        "logs/{panel}/lobster/s{seed}.log",
-    benchmark:
-        "results/benchmarks/{panel}/lobster/s{seed}.tsv"
-    threads: panel_threads
-    resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
-        gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/lobster.py"
 
@@ -42,8 +42,19 @@ rule retrain:
     output:
         metrics="results/{panel}/{method}/s{seed}/t{target}/metrics.json",
         models="results/{panel}/{method}/s{seed}/t{target}/models.pt",
+    log:
+        "logs/{panel}/{method}/s{seed}/t{target}.log",
+    benchmark:
+        "results/benchmarks/{panel}/{method}/s{seed}/t{target}.tsv"
     wildcard_constraints:
         method=_alternatives(RETRAIN_METHODS),
+    conda:
+        "../envs/sharpminima.yaml"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
     params:
         panel=settings_for("retrain"),
         target=lambda wc: float(wc.target),
@@ -52,17 +63,6 @@ rule retrain:
         device=config["device"],
         selection=config["selection"],
         state_dir=lambda wc: f"results/{wc.panel}/{wc.method}/s{wc.seed}/t{wc.target}/resume",
-    log:
-        "logs/{panel}/{method}/s{seed}/t{target}.log",
-    benchmark:
-        "results/benchmarks/{panel}/{method}/s{seed}/t{target}.tsv"
-    threads: panel_threads
-    resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
-        gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/retrain.py"
 
@@ -75,6 +75,17 @@ rule oneshot:
     output:
         metrics="results/{panel}/oneshot/s{seed}/t{target}/metrics.json",
         model="results/{panel}/oneshot/s{seed}/t{target}/model.pt",
+    log:
+        "logs/{panel}/oneshot/s{seed}/t{target}.log",
+    benchmark:
+        "results/benchmarks/{panel}/oneshot/s{seed}/t{target}.tsv"
+    conda:
+        "../envs/sharpminima.yaml"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
     params:
         panel=settings_for("oneshot"),
         target=lambda wc: float(wc.target),
@@ -82,16 +93,5 @@ rule oneshot:
         device=config["device"],
         selection=config["selection"],
         checkpoint=lambda wc: f"results/{wc.panel}/oneshot/s{wc.seed}/t{wc.target}/train_state.ckpt",
-    log:
-        "logs/{panel}/oneshot/s{seed}/t{target}.log",
-    benchmark:
-        "results/benchmarks/{panel}/oneshot/s{seed}/t{target}.tsv"
-    threads: panel_threads
-    resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
-        gpu=GPUS,
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/oneshot.py"

@@ -1,5 +1,6 @@
 # Tables gathered from the metrics files of many runs.
 
+
 localrules:
     dense_table,
     landscape_table,
@@ -36,18 +37,21 @@ rule claims:
     input:
         unpack(claims_inputs),
     output:
-        table=report("results/tables/claims.csv", caption="../report/claims.rst",
-                     category="1. The paper's claims"),
+        table=report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="1. The paper's claims",
+        ),
         meta="results/tables/claims.json",
+    log:
+        "logs/tables/claims.log",
+    conda:
+        "../envs/sharpminima.yaml"
     params:
         fig1_panels=list(FIGURE_PANEL.values()),
         panels=PANELS,
         landscape=LANDSCAPE,
         words=config["claims"],
         preset=config["preset"],
-    log:
-        "logs/tables/claims.log",
-    conda:
-        "../envs/sharpminima.yaml"
     script:
         "../workflow_scripts/claims.py"

@@ -1,39 +1,45 @@
-"""Data sets: fetch (offline mirror or torchvision download), md5 check, split, tensors,
-augmentation.
+"""Data sets: fetch (offline mirror or torchvision download), md5 check, parse with
+torchvision's classes, split, whole-set tensors, augmentation.
 
 Why it looks like this:
 
-* Everything is kept as whole-data-set tensors on the device and batched by index (see
-  ``docs/environment.md``: 1.3-5.6x faster than a DataLoader on this CPU). So the files are parsed
-  directly with numpy (IDX files, CIFAR pickles) instead of going through torchvision's per-image
-  PIL path, and CIFAR augmentation is a batched crop + flip (:func:`augment_batch`).
-* The files on disk follow torchvision's layout under ``data_dir``, so a folder prepared here is
-  usable by torchvision and a torchvision download is usable here. The offline mirror
-  (``/work/shared/datasets`` or the ``data_mirror`` setting) has the same layout with files
-  optionally gzip-compressed (``<file>.gz``).
-* Integrity is checked against the official md5 sums of the decompressed files; every write into
-  ``data_dir`` is atomic (temporary file, then ``os.replace``) so an interrupted job never leaves a
-  half file that a later job would take for a complete one. The mirror is only ever read.
-* The validation split is drawn once from a seeded CPU generator and stored as a JSON index file,
-  so every method and every machine sees the same split (paper-spec section 1).
+* The data sets are those of the registry, :mod:`sharpminima.datasets`; each names the
+  torchvision class that reads its files, so the files on disk follow torchvision's layout under
+  ``data_dir``: a torchvision download is usable here and a folder prepared here by torchvision.
+  The offline mirror (the ``data_mirror`` setting, e.g. ``../shared/datasets``) has the same
+  layout with files optionally gzip-compressed (``<file>.gz``); it is only ever read.
+* :func:`prepare_dataset` (one job per data set) checks every file's md5, parses the set once
+  with its torchvision class and stores its images (uint8, N x C x H x W) and labels as one
+  tensor file, ``<name>.tensors.pt``, whose md5 the manifest ``<name>.manifest.json`` records.
+  Training jobs read that file, md5-checked against the manifest (about 0.1 s per 50 MB), and
+  keep the whole set as tensors on the device, batched by index: 1.3-5.6x faster than a
+  DataLoader on a CPU (benchmarks/README.md), and no job but the preparation imports
+  torchvision (about 2 s per job).
+* Every write into ``data_dir`` is atomic (provenance.atomic_path), so an interrupted job
+  never leaves a half file that a later job would take for a complete one.
+* The validation split is drawn once from a seeded CPU generator and stored as a JSON index
+  file, so every method and every machine sees the same split (docs/methods.md §1).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import logging
 import os
-import pickle
-import uuid
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from .datasets import DATASETS, DataError, DatasetSpec
+from .datasets import spec as _spec
+from .provenance import atomic_path, atomic_torch_save, atomic_write_json, atomic_write_text
 
 __all__ = [
     "DATASETS",
@@ -42,6 +48,8 @@ __all__ = [
     "ChecksumError",
     "prepare_dataset",
     "verify_dataset",
+    "manifest_path",
+    "tensors_path",
     "load_dataset",
     "make_split",
     "save_split",
@@ -51,116 +59,11 @@ __all__ = [
     "augment_batch",
 ]
 
-
-# --------------------------------------------------------------------------------------------
-# Specs
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Static facts about one data set: where its files live and how to normalise it."""
-
-    name: str
-    folder: str  # top folder under data_dir, as torchvision names it
-    files: dict[str, str]  # path relative to data_dir -> md5 of the decompressed file
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    num_classes: int
-    input_shape: tuple[int, int, int]  # (C, H, W)
-    n_train: int
-    n_test: int
-    augment: bool  # random crop (pad 4) + horizontal flip during training
-
-    @property
-    def fill(self) -> tuple[float, ...]:
-        """Per-channel value of a 0 pixel after normalisation: the padding of the random crop."""
-        return tuple((0.0 - m) / s for m, s in zip(self.mean, self.std))
-
-
-def _idx_files(folder: str, sums: tuple[str, str, str, str]) -> dict[str, str]:
-    names = (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    )
-    return {f"{folder}/raw/{n}": s for n, s in zip(names, sums)}
-
-
-_CIFAR_FOLDER = "cifar-10-batches-py"
-_CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
-
-DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec(
-        name="mnist",
-        folder="MNIST",
-        files=_idx_files(
-            "MNIST",
-            (
-                "6bbc9ace898e44ae57da46a324031adb",
-                "a25bea736e30d166cdddb491f175f624",
-                "2646ac647ad5339dbf082846283269ea",
-                "27ae3e4e09519cfbb04c329615203637",
-            ),
-        ),
-        mean=(0.1307,),
-        std=(0.3081,),
-        num_classes=10,
-        input_shape=(1, 28, 28),
-        n_train=60000,
-        n_test=10000,
-        augment=False,
-    ),
-    "fashion_mnist": DatasetSpec(
-        name="fashion_mnist",
-        folder="FashionMNIST",
-        files=_idx_files(
-            "FashionMNIST",
-            (
-                "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-                "9018921c3c673c538a1fc5bad174d6f9",
-                "8181f5470baa50b63fa0f6fddb340f0a",
-                "15d484375f8d13e6eb1aabb0c3f46965",
-            ),
-        ),
-        mean=(0.2860,),
-        std=(0.3530,),
-        num_classes=10,
-        input_shape=(1, 28, 28),
-        n_train=60000,
-        n_test=10000,
-        augment=False,
-    ),
-    "cifar10": DatasetSpec(
-        name="cifar10",
-        folder=_CIFAR_FOLDER,
-        files={
-            f"{_CIFAR_FOLDER}/data_batch_1": "c99cafc152244af753f735de768cd75f",
-            f"{_CIFAR_FOLDER}/data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-            f"{_CIFAR_FOLDER}/data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-            f"{_CIFAR_FOLDER}/data_batch_4": "634d18415352ddfa80567beed471001a",
-            f"{_CIFAR_FOLDER}/data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-            f"{_CIFAR_FOLDER}/test_batch": "40351d587109b95175f43aff81a1287e",
-            f"{_CIFAR_FOLDER}/batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
-        },
-        mean=(0.4914, 0.4822, 0.4465),
-        std=(0.2470, 0.2435, 0.2616),
-        num_classes=10,
-        input_shape=(3, 32, 32),
-        n_train=50000,
-        n_test=10000,
-        augment=True,
-    ),
-}
-
-
-class DataError(RuntimeError):
-    """Any problem with a data set, split or subset; the message names the file/key at fault."""
+_log = logging.getLogger(__name__)
 
 
 class ChecksumError(DataError):
-    """A file whose md5 is not the official one."""
+    """A file whose md5 is not the expected one."""
 
     def __init__(self, path: Path | str, expected: str, found: str, hint: str = ""):
         self.path, self.expected, self.found = str(path), expected, found
@@ -168,42 +71,35 @@ class ChecksumError(DataError):
         super().__init__(msg + (f". {hint}" if hint else ""))
 
 
-def _spec(name: str) -> DatasetSpec:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise DataError(
-            f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))}"
-        ) from None
+def manifest_path(name: str, data_dir: str | os.PathLike) -> Path:
+    """Where :func:`prepare_dataset` records what it verified and wrote (the rule's output)."""
+    return Path(data_dir) / f"{name}.manifest.json"
+
+
+def tensors_path(name: str, data_dir: str | os.PathLike) -> Path:
+    """The prepared images and labels of data set ``name``: what every training job reads."""
+    return Path(data_dir) / f"{name}.tensors.pt"
 
 
 # --------------------------------------------------------------------------------------------
 # Fetching and checking files
 # --------------------------------------------------------------------------------------------
 
-_CHUNK = 1 << 22
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _check_file(data_dir: Path, rel: str, expected: str, hint: str = "") -> str:
+    from torchvision.datasets.utils import calculate_md5
+
     path = data_dir / rel
     if not path.is_file():
         raise DataError(f"missing data file {path} (expected md5 {expected})")
-    found = _md5(path)
+    found = calculate_md5(str(path))
     if found != expected:
         raise ChecksumError(path, expected, found, hint)
     return found
 
 
 def verify_dataset(name: str, data_dir: str | os.PathLike) -> dict[str, str]:
-    """md5 of every file of data set ``name`` under ``data_dir``, checked against the official sums.
+    """md5 of every file of data set ``name`` under ``data_dir``, checked against the registry.
 
     Raises DataError naming every missing file, ChecksumError for the first file that differs.
     """
@@ -228,39 +124,35 @@ def _mirror_source(mirror: Path, rel: str) -> Path | None:
 
 
 def _copy_from_mirror(src: Path, dest: Path, expected: str) -> None:
-    """Copy (or gunzip) ``src`` to ``dest`` atomically, md5-checking the bytes on the way.
+    """Copy (or gunzip) ``src`` to ``dest`` atomically, md5-checking the bytes on the way (one
+    pass, where torchvision's extract-then-check would read every file twice).
 
-    A wrong mirror file never reaches ``dest``: the temporary file is removed and ChecksumError
-    names the mirror file.
+    A wrong mirror file never reaches ``dest``: ChecksumError names the mirror file.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     h = hashlib.md5()
     try:
-        opener = gzip.open if src.suffix == ".gz" else open
-        with opener(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(_CHUNK):
-                h.update(chunk)
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        found = h.hexdigest()
-        if found != expected:
-            raise ChecksumError(src, expected, found, "the mirror's copy is not the official file")
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            opener = gzip.open if src.suffix == ".gz" else open
+            with opener(src, "rb") as fin, open(tmp, "wb") as fout:
+                while chunk := fin.read(1 << 22):
+                    h.update(chunk)
+                    fout.write(chunk)
+            if h.hexdigest() != expected:
+                raise ChecksumError(src, expected, h.hexdigest(), "the mirror's copy is not the official file")
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataError(f"cannot read mirror file {src} (expected "
                         f"{'a gzip file' if src.suffix == '.gz' else 'a readable file'} whose "
                         f"content has md5 {expected}): {type(e).__name__}: {e}") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+
+def _torchvision_class(spec: DatasetSpec):
+    import torchvision.datasets as tvd  # slow import (~2 s): only where a data set is prepared
+
+    return getattr(tvd, spec.torchvision_class)
 
 
 def _torchvision_download(name: str, data_dir: Path) -> None:
-    import torchvision.datasets as tvd  # slow import (~5 s): only when downloading
-
-    cls = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+    cls = _torchvision_class(_spec(name))
     try:
         for train in (True, False):
             cls(root=str(data_dir), train=train, download=True)
@@ -271,20 +163,47 @@ def _torchvision_download(name: str, data_dir: Path) -> None:
         ) from e
 
 
+def _parse(spec: DatasetSpec, data_dir: Path) -> dict[str, Tensor]:
+    """Images (uint8, N x C x H x W) and labels (int64) of train and test, read by the data
+    set's torchvision class from the verified files; shapes and labels checked against the spec."""
+    cls = _torchvision_class(spec)
+    out = {}
+    for part, train, n in (("train", True, spec.n_train), ("test", False, spec.n_test)):
+        try:
+            ds = cls(root=str(data_dir), train=train, download=False)
+        except Exception as e:  # torchvision's "Dataset not found or corrupted", parse errors
+            raise DataError(f"{spec.name} ({spec.torchvision_class}) cannot read its {part} files "
+                            f"under {data_dir}: {type(e).__name__}: {e}") from e
+        x = torch.as_tensor(np.asarray(ds.data), dtype=torch.uint8)
+        if x.dim() == 3:  # (N, H, W): one channel
+            x = x[:, None]
+        elif x.dim() == 4 and x.shape[-1] == spec.input_shape[0]:  # (N, H, W, C) as CIFAR's
+            x = x.permute(0, 3, 1, 2)
+        y = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+        if tuple(x.shape) != (n, *spec.input_shape) or tuple(y.shape) != (n,):
+            raise DataError(f"{spec.name} {part}: images {tuple(x.shape)}, labels {tuple(y.shape)}; "
+                            f"expected ({n}, {', '.join(map(str, spec.input_shape))}) and ({n},)")
+        if int(y.min()) < 0 or int(y.max()) >= spec.num_classes:
+            raise DataError(f"{spec.name} {part}: labels outside 0..{spec.num_classes - 1}")
+        out[f"x_{part}"], out[f"y_{part}"] = x.contiguous(), y
+    return out
+
+
 def prepare_dataset(
     name: str,
     data_dir: str | os.PathLike,
     mirror: str | os.PathLike | None = None,
     download: bool = True,
-    log: Callable[[str], Any] = print,
 ) -> dict:
-    """Make ``data_dir`` hold data set ``name`` complete and verified (torchvision's layout).
+    """Make ``data_dir`` hold data set ``name`` complete, verified and parsed.
 
     Per file: already present -> kept (and checked); else copied / gunzipped from ``mirror``
     (plain or ``.gz``); what is still missing comes from torchvision's download if ``download``,
     else DataError. A present file with a wrong md5 is not overwritten: ChecksumError says to
-    delete it. Returns the manifest ``{"dataset", "files": {relpath: md5}, "source"}``, where source
-    is "present", "mirror:<path>" or "download" (the last step that supplied files).
+    delete it. The verified files are parsed by the data set's torchvision class into
+    ``<name>.tensors.pt``. Writes and returns the manifest ``{"dataset", "files": {relpath:
+    md5}, "source", "tensors": {"path", "md5"}}``, where source is "present",
+    "mirror:<path>" or "download" (the last step that supplied files).
     """
     spec, data_dir = _spec(name), Path(data_dir)
     missing = [rel for rel in spec.files if not (data_dir / rel).is_file()]
@@ -300,7 +219,7 @@ def prepare_dataset(
             if src is None:
                 still.append(rel)
                 continue
-            log(f"{name}: {src} -> {data_dir / rel}")
+            _log.info(f"{name}: {src} -> {data_dir / rel}")
             _copy_from_mirror(src, data_dir / rel, spec.files[rel])
         if still:  # the user asked for this mirror: a file it lacks is its error, not the network's
             raise DataError(
@@ -321,138 +240,88 @@ def prepare_dataset(
                 f"set `data_mirror` to a folder in torchvision's layout holding the files, "
                 f"or allow network download"
             )
-        log(f"{name}: downloading with torchvision into {data_dir}")
+        _log.info(f"{name}: downloading with torchvision into {data_dir}")
         data_dir.mkdir(parents=True, exist_ok=True)
         _torchvision_download(name, data_dir)
         source = "download"
 
     hint = "delete it to fetch it again from the mirror or the network"
     files = {rel: _check_file(data_dir, rel, md5, hint) for rel, md5 in spec.files.items()}
-    return {"dataset": name, "files": files, "source": source}
+    tensors = tensors_path(name, data_dir)
+    kept = _prepared_still_valid(spec, data_dir, files) if source == "present" else None
+    if kept is None:
+        atomic_torch_save(_parse(spec, data_dir), tensors)
+        kept = _md5_of(tensors.read_bytes())
+        _log.info(f"{name}: parsed by torchvision.datasets.{spec.torchvision_class} into {tensors}")
+    manifest = {"dataset": name, "files": files, "source": source,
+                "tensors": {"path": tensors.name, "md5": kept}}
+    atomic_write_json(manifest_path(name, data_dir), manifest)
+    _log.info(f"{name}: verified {len(files)} files ({source})")
+    return manifest
+
+
+def _prepared_still_valid(spec: DatasetSpec, data_dir: Path, files: dict) -> str | None:
+    """The md5 of the tensors an earlier preparation of these same files wrote, when its
+    manifest and tensors are intact (torch.save is not byte-reproducible, so they are kept
+    rather than rewritten); None when they must be parsed again."""
+    try:
+        old = json.loads(manifest_path(spec.name, data_dir).read_text())
+        path = data_dir / old["tensors"]["path"]
+        if old["files"] == files and _md5_of(path.read_bytes()) == old["tensors"]["md5"]:
+            return old["tensors"]["md5"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 # --------------------------------------------------------------------------------------------
-# Parsing into tensors
+# The prepared tensors
 # --------------------------------------------------------------------------------------------
 
 
-def _read_checked(path: Path, expected_md5: str | None, hint: str = "") -> bytearray:
-    """The bytes of ``path``, md5-checked against ``expected_md5`` (the official sum, which the
-    manifest records) as they are read: a file changed or truncated after ``prepare_data``
-    fails here, naming it, in every job that reads it (about 0.1 s per 50 MB)."""
+def _md5_of(buf: bytes | bytearray) -> str:
+    return hashlib.md5(buf).hexdigest()
+
+
+def _read_prepared(spec: DatasetSpec, data_dir: Path) -> dict[str, Tensor]:
+    """The tensors :func:`prepare_dataset` wrote, md5-checked against its manifest as they are
+    read: a file changed or truncated after the preparation fails here, naming it, in every job
+    that reads it."""
+    man_path = manifest_path(spec.name, data_dir)
+    redo = f"delete it and rerun to prepare {spec.name} again"
     try:
-        with open(path, "rb") as f:  # a bytearray, so the array (and tensor) is writable
-            buf = bytearray(os.fstat(f.fileno()).st_size)
-            f.readinto(buf)
+        expected = json.loads(man_path.read_text())["tensors"]
+        path = data_dir / expected["path"]
     except FileNotFoundError:
-        raise DataError(f"missing data file {path}; run prepare_dataset first") from None
-    if expected_md5 is not None:
-        found = hashlib.md5(buf).hexdigest()
-        if found != expected_md5:
-            raise ChecksumError(path, expected_md5, found,
-                                "the file changed after the data set was prepared: delete it"
-                                + (f" and {hint}" if hint else "") + ", then rerun to fetch it again")
-    return buf
-
-
-def _read_idx(path: Path, ndim: int, count: int, md5: str | None = None, hint: str = "") -> np.ndarray:
-    """An unsigned-byte IDX file (LeCun's format) as a uint8 array of ``ndim`` dimensions."""
-    buf = _read_checked(path, md5, hint)
-    head = 4 + 4 * ndim
-    if len(buf) < head or buf[:4] != bytes((0, 0, 0x08, ndim)):
-        raise DataError(f"{path}: not an unsigned-byte IDX file with {ndim} dimension(s)")
-    shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">i4", count=ndim, offset=4))
-    if shape[0] != count or len(buf) != head + int(np.prod(shape)):
-        raise DataError(
-            f"{path}: shape {shape} and {len(buf)} bytes; expected {count} items "
-            f"(truncated or wrong file: check with verify_dataset)"
-        )
-    return np.frombuffer(buf, dtype=np.uint8, offset=head).reshape(shape)
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickles the CIFAR batches without running arbitrary code: only numpy arrays allowed."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"global {module}.{name} not allowed in a CIFAR batch")
-        return super().find_class(module, name)
-
-
-def _read_cifar_batch(path: Path, md5: str | None = None, hint: str = "") -> tuple[np.ndarray, np.ndarray]:
-    import io
-
-    buf = _read_checked(path, md5, hint)
+        raise DataError(f"{spec.name}: no manifest {man_path}; run prepare_dataset first") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{man_path}: not a data set manifest ({type(e).__name__}: {e}); {redo}") from e
     try:
-        with io.BytesIO(buf) as f:
-            d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
-        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        y = np.asarray(d[b"labels"], dtype=np.int64)
+        buf = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"missing data file {path}; run prepare_dataset first") from None
-    except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as e:
-        raise DataError(f"{path}: not a CIFAR-10 python batch ({e})") from e
-    if len(x) != len(y):
-        raise DataError(f"{path}: {len(x)} images but {len(y)} labels")
-    return x, y
+        raise DataError(f"{spec.name}: missing prepared file {path} (the manifest {man_path} "
+                        f"lists it); {redo}") from None
+    found = _md5_of(buf)
+    if found != expected["md5"]:
+        raise ChecksumError(path, expected["md5"], found,
+                            f"the file changed after the data set was prepared ({man_path}): {redo}")
+    try:
+        t = torch.load(io.BytesIO(buf), weights_only=True)
+        return {k: t[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except Exception as e:
+        raise DataError(f"{path}: not a prepared data set ({type(e).__name__}: {e}); {redo}") from e
 
 
-def _read_raw(spec: DatasetSpec, data_dir: Path) -> tuple[np.ndarray, ...]:
-    """uint8 images (N, C, H, W) and int64 labels of train and test, straight from the files."""
-    def md5(path: Path) -> str | None:
-        return spec.files.get(str(path.relative_to(data_dir)))
-
-    hint = f"the data set's manifest {data_dir / (spec.name + '.manifest.json')}"
-    if spec.name == "cifar10":
-        paths = [data_dir / _CIFAR_FOLDER / b for b in _CIFAR_TRAIN]
-        parts = [_read_cifar_batch(p, md5(p), hint) for p in paths]
-        x_tr = np.concatenate([p[0] for p in parts])
-        y_tr = np.concatenate([p[1] for p in parts])
-        test = data_dir / _CIFAR_FOLDER / "test_batch"
-        x_te, y_te = _read_cifar_batch(test, md5(test), hint)
-    else:
-        raw = data_dir / spec.folder / "raw"
-
-        def idx(name, ndim, count):
-            return _read_idx(raw / name, ndim, count, md5(raw / name), hint)
-
-        x_tr = idx("train-images-idx3-ubyte", 3, spec.n_train)[:, None]
-        y_tr = idx("train-labels-idx1-ubyte", 1, spec.n_train).astype(np.int64)
-        x_te = idx("t10k-images-idx3-ubyte", 3, spec.n_test)[:, None]
-        y_te = idx("t10k-labels-idx1-ubyte", 1, spec.n_test).astype(np.int64)
-    for what, x, y, n in (("train", x_tr, y_tr, spec.n_train), ("test", x_te, y_te, spec.n_test)):
-        if x.shape != (n, *spec.input_shape) or y.shape != (n,):
-            raise DataError(
-                f"{spec.name} {what}: images {x.shape}, labels {y.shape}; "
-                f"expected ({n}, {', '.join(map(str, spec.input_shape))}) and ({n},)"
-            )
-        if y.min() < 0 or y.max() >= spec.num_classes:
-            raise DataError(f"{spec.name} {what}: labels outside 0..{spec.num_classes - 1}")
-    return x_tr, y_tr, x_te, y_te
-
-
-def _normalise(x: np.ndarray, spec: DatasetSpec, device: torch.device | str) -> Tensor:
+def _normalise(x: Tensor, spec: DatasetSpec, device: torch.device | str) -> Tensor:
     """uint8 (N, C, H, W) -> float32 on ``device``, (x/255 - mean)/std per channel.
 
-    The uint8 array crosses to the device (4x less traffic than float), then is converted there.
+    The uint8 tensor crosses to the device (4x less traffic than float), then is converted there.
     """
-    t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    out = t.to(torch.float32).div_(255.0)
+    out = x.contiguous().to(device).to(torch.float32).div_(255.0)
     c = spec.input_shape[0]
     mean = torch.tensor(spec.mean, dtype=torch.float32, device=out.device).view(1, c, 1, 1)
     std = torch.tensor(spec.std, dtype=torch.float32, device=out.device).view(1, c, 1, 1)
     return out.sub_(mean).div_(std)
-
-
-def _labels(y: np.ndarray, device: torch.device | str) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(device)
 
 
 def load_dataset(
@@ -460,17 +329,13 @@ def load_dataset(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``x_train, y_train, x_test, y_test`` of the whole data set, as tensors on ``device``.
 
-    x: float32 (N, C, H, W), normalised with the spec's mean/std; y: int64. Reads the
-    decompressed files that :func:`prepare_dataset` wrote, md5-checking the bytes it reads.
+    x: float32 (N, C, H, W), normalised with the spec's mean/std; y: int64. Reads what
+    :func:`prepare_dataset` wrote, md5-checked.
     """
     spec = _spec(name)
-    x_tr, y_tr, x_te, y_te = _read_raw(spec, Path(data_dir))
-    return (
-        _normalise(x_tr, spec, device),
-        _labels(y_tr, device),
-        _normalise(x_te, spec, device),
-        _labels(y_te, device),
-    )
+    t = _read_prepared(spec, Path(data_dir))
+    return (_normalise(t["x_train"], spec, device), t["y_train"].to(device),
+            _normalise(t["x_test"], spec, device), t["y_test"].to(device))
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,8 +399,6 @@ def save_split(path: str | os.PathLike, split: dict[str, Tensor], meta: dict) ->
         "train": split["train"].tolist(),
         "val": split["val"].tolist(),
     }
-    from .provenance import atomic_write_text  # the one atomic writer (umask, fsync)
-
     atomic_write_text(Path(path), json.dumps(doc, separators=(",", ":")) + "\n")
 
 
@@ -622,7 +485,7 @@ def panel_data(
 
     ``*_samples`` (None = all) keep the FIRST n entries of the split's train / val index lists
     (so smaller subsets are nested in larger ones) and the first n test samples. Indexing happens
-    on the uint8 arrays before normalisation (less memory; identical values).
+    on the uint8 tensors before normalisation (less memory; identical values).
     """
     spec = _spec(name)
     split, meta = load_split(split_path)
@@ -636,16 +499,15 @@ def panel_data(
     n_va = _take(val_samples, len(split["val"]), "val_samples")
     n_te = _take(test_samples, spec.n_test, "test_samples")
 
-    x_tr, y_tr, x_te, y_te = _read_raw(spec, Path(data_dir))
-    tr = split["train"][:n_tr].numpy()
-    va = split["val"][:n_va].numpy()
+    t = _read_prepared(spec, Path(data_dir))
+    tr, va = split["train"][:n_tr], split["val"][:n_va]
 
-    def pair(x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
-        return _normalise(x, spec, device), _labels(y, device)
+    def pair(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        return _normalise(x, spec, device), y.to(device)
 
-    train = pair(x_tr[tr], y_tr[tr])
-    val = pair(x_tr[va], y_tr[va])
-    test = pair(x_te[:n_te], y_te[:n_te])
+    train = pair(t["x_train"][tr], t["y_train"][tr])
+    val = pair(t["x_train"][va], t["y_train"][va])
+    test = pair(t["x_test"][:n_te], t["y_test"][:n_te])
     fill = torch.tensor(spec.fill, dtype=torch.float32, device=train[0].device)
     provenance = {
         "split_path": str(split_path),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -39,10 +39,13 @@ from types import SimpleNamespace
 import torch
 import yaml
 
+from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
 from .lobster import Lobster, LobsterSettings
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device, train
+
+_log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +99,7 @@ def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: 
     def run(lobster: bool) -> float:
         recipe = Recipe(epochs=2, batch_size=batch_size, lr=0.01, momentum=0.9)
         model = build_model(model_name, num_classes=spec.num_classes)
-        callbacks = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6), log=lambda m: None)] if lobster else []
+        callbacks = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
         t_epoch = []
 
         class EpochClock:  # a training.Callback timing each epoch
@@ -122,8 +125,9 @@ def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: 
         # the LOBSTER callback needs a validation loss: give it a tiny one
         if lobster:
             data.val = (data.train[0][:batch_size], data.train[1][:batch_size])
-        train(model, data, recipe, seed=0, device=device, callbacks=[EpochClock(), *callbacks],
-              augment=augment, evaluate_test=False, log=lambda m: None)
+        with quiet_logs("sharpminima.training", "sharpminima.lobster"):  # no epoch lines
+            train(model, data, recipe, seed=0, device=device, callbacks=[EpochClock(), *callbacks],
+                  augment=augment, evaluate_test=False)
         data.val = (data.train[0][:0], data.train[1][:0])
         return t_epoch[-1] / n  # the second epoch: warm
 
@@ -204,14 +208,14 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
     ]
 
 
-def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, log=print) -> dict:
+def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
     times, rows = {}, []
     for name, panel in cfg["panels"].items():
         t = time_steps(panel["model"], panel["dataset"], panel["dense"]["batch_size"], device,
                        batches=batches, threads=panel.get("threads"))
         times[name] = t
-        log(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
-            f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward)")
+        _log.info(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
+                  f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward)")
         rows += panel_jobs(name, panel, cfg, t)
     rows += landscape_jobs(cfg, times)
     per_panel = {}
@@ -255,6 +259,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
     ap.add_argument("--json", default=None, help="also write the estimate here")
     a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
     device = resolve_device(a.device or cfg.get("device", "auto"))
     out = estimate(cfg, device, batches=a.batches, jobs=a.jobs)

@@ -3,22 +3,27 @@
 Each function here takes plain settings (a panel's dict from config.yaml, paths, a seed)
 and writes its outputs atomically, with provenance. The workflow scripts only unpack
 ``snakemake`` objects and call these; a user can call them from Python just as well.
+Progress goes to the standard ``logging`` loggers ``sharpminima.*`` (level INFO).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from . import data as data_mod
 from .masks import sparsity_report
 from .models import build_model
+from .paper_figures import MAP_KINDS
 from .provenance import (Timer, atomic_torch_save, atomic_write_json, fingerprint,
                          fingerprint_diff, provenance)
+from .psp import PSP_NORM_READINGS
 from .training import Recipe, evaluate, resolve_device, seed_everything, train
+
+_log = logging.getLogger(__name__)
 
 
 def load_panel_data(panel: dict, data_dir, split_path, device) -> data_mod.PanelData:
@@ -29,7 +34,7 @@ def load_panel_data(panel: dict, data_dir, split_path, device) -> data_mod.Panel
     )
 
 
-def setup(panel: dict, device_spec: str, threads: int | None, log: Callable[[str], None]):
+def setup(panel: dict, device_spec: str, threads: int | None):
     """Threads, device and allocator of a job, said in its log."""
     from .landscape import tune_malloc
 
@@ -40,8 +45,8 @@ def setup(panel: dict, device_spec: str, threads: int | None, log: Callable[[str
     if threads:
         torch.set_num_threads(int(threads))
     device = resolve_device(device_spec)
-    log(f"device={device} (asked: {device_spec}) torch_threads={torch.get_num_threads()} "
-        f"cuda_visible={torch.cuda.device_count() if torch.cuda.is_available() else 0}")
+    _log.info(f"device={device} (asked: {device_spec}) torch_threads={torch.get_num_threads()} "
+              f"cuda_visible={torch.cuda.device_count() if torch.cuda.is_available() else 0}")
     return device
 
 
@@ -67,23 +72,22 @@ def final_metrics(model, data, recipe: Recipe) -> dict:
 
 def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
               device_spec: str = "auto", threads: int | None = None,
-              model_out, init_out, metrics_out, checkpoint, selection: str = "best_val",
-              log=print) -> dict:
+              model_out, init_out, metrics_out, checkpoint, selection: str = "best_val") -> dict:
     """Train a panel's dense model with its recipe; write the weights the ``selection`` rule
     picks (``training.SELECTIONS``), the initial weights (the rewind point of later methods)
     and a metrics JSON with provenance."""
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     recipe = Recipe.from_dict(panel["dense"], where=f"panels.{panel_name}.dense")
     data = load_panel_data(panel, data_dir, split_path, device)
-    log(f"data: {data.describe()}")
+    _log.info(f"data: {data.describe()}")
     seed_everything(seed)
     model = build_model(panel["model"], num_classes=data.num_classes)
     # The seeded init is the rewind point of later methods; a resumed job rebuilds the same.
     atomic_torch_save(model.state_dict(), init_out)
     fp = run_fingerprint(panel, data_dir, split_path, {"seed": seed, "selection": selection})
     trainer = train(model, data, recipe, seed=seed, device=device, checkpoint=checkpoint,
-                    augment=data.augment_batch if data.augment else None, log=log,
+                    augment=data.augment_batch if data.augment else None,
                     name=f"{panel_name}/dense/s{seed}", selection=selection, fingerprint=fp)
     metrics = {
         "panel": panel_name,
@@ -104,7 +108,7 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
     atomic_torch_save(trainer.model.state_dict(), model_out)
     atomic_write_json(metrics_out, metrics)
     Path(checkpoint).unlink(missing_ok=True)
-    log(f"done: test_error={metrics['test_error']:.3f}% in {timer.elapsed:.1f}s")
+    _log.info(f"done: test_error={metrics['test_error']:.3f}% in {timer.elapsed:.1f}s")
     return metrics
 
 
@@ -126,7 +130,7 @@ def _summary(trainer, data, recipe) -> dict:
 
 def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
                            targets, device_spec="auto", threads=None, trajectory_out,
-                           snapshots_out, init_out, state_dir, log=print) -> dict:
+                           snapshots_out, init_out, state_dir) -> dict:
     """One LOBSTER run of a panel: every pruning event's best-validation weights and mask
     (``snapshots_out``: {event: {state_dict, mask}}), the run's initial weights (the rewind
     point, ``init_out``) and ``trajectory_out``: every event's sparsity, neurons, validation
@@ -138,7 +142,7 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     from .pruning import select_snapshots
 
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     cfg = dict(panel["lobster"])
     recipe = Recipe.from_dict(cfg.pop("recipe"), where=f"panels.{panel_name}.lobster.recipe")
     settings = LobsterSettings.from_dict(cfg, where=f"panels.{panel_name}.lobster")
@@ -146,7 +150,7 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     state_dir = Path(state_dir)
     # the targets only pick snapshots after the run: not part of what it trains
     fp = run_fingerprint(panel, data_dir, split_path, {"seed": seed})
-    _own_state_dir(state_dir, fp, log)
+    _own_state_dir(state_dir, fp)
 
     def on_snapshot(snap: dict) -> None:
         model = build_model(panel["model"], num_classes=data.num_classes).to(device)
@@ -156,8 +160,8 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
         meta.update(test_loss=test["loss"], test_error=test["error"])
         atomic_torch_save({"state_dict": snap["state_dict"], "mask": snap["mask"].state_dict(),
                            "meta": meta}, state_dir / f"event{snap['event']:04d}.pt")
-        log(f"[lobster] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
-            f"{meta['pruned_neurons_pct']:.3f} % neurons, test_error {test['error']:.3f} %")
+        _log.info(f"[lobster] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
+                  f"{meta['pruned_neurons_pct']:.3f} % neurons, test_error {test['error']:.3f} %")
 
     seed_everything(seed)
     model = build_model(panel["model"], num_classes=data.num_classes)
@@ -165,7 +169,7 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
                           checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
                           on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
                           augment=data.augment_batch if data.augment else None,
-                          evaluate_test=False, log=log,  # test error: per snapshot
+                          evaluate_test=False,  # test error: per snapshot
                           fingerprint=fp)
     event_files = sorted(state_dir.glob("event*.pt"))
     snapshots, events = {}, []
@@ -200,11 +204,11 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     state_dir.rmdir()
     reached = [f"{s['target']:g}%->{s['pruned_params_pct']:.2f}%" if s["reached"] else f"{s['target']:g}%: not reached"
                for s in trajectory["snapshots"]]
-    log(f"done: {len(events)} events, snapshots {', '.join(reached)} in {timer.elapsed:.1f}s")
+    _log.info(f"done: {len(events)} events, snapshots {', '.join(reached)} in {timer.elapsed:.1f}s")
     return trajectory
 
 
-def _own_state_dir(state_dir: Path, fp: dict, log) -> None:
+def _own_state_dir(state_dir: Path, fp: dict) -> None:
     """Make ``state_dir`` hold only state of the run ``fp`` describes: a folder left by another
     run (other settings, data, or starting point) is emptied, saying which and why."""
     stamp = state_dir / "fingerprint.json"
@@ -212,8 +216,8 @@ def _own_state_dir(state_dir: Path, fp: dict, log) -> None:
         saved = json.loads(stamp.read_text()) if stamp.exists() else None
         diff = fingerprint_diff(saved, fp)
         if diff:
-            log(f"not resuming from {state_dir}: written by another run ({'; '.join(diff)}); "
-                f"starting over")
+            _log.warning(f"not resuming from {state_dir}: written by another run ({'; '.join(diff)}); "
+                         f"starting over")
             for f in state_dir.iterdir():
                 f.unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -229,8 +233,7 @@ def retrain_recipe(panel: dict, panel_name: str) -> Recipe:
 
 def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
                 trajectory, snapshots, init, target: float, seeds, device_spec="auto",
-                threads=None, metrics_out, models_out, state_dir, selection: str = "best_val",
-                log=print) -> dict:
+                threads=None, metrics_out, models_out, state_dir, selection: str = "best_val") -> dict:
     """Retrain the mask of the LOBSTER snapshot chosen for ``target`` with ``kind``
     (rewind | reinit | random), once per seed, in one job. A target the LOBSTER run never
     reached is written as such (``reached: false``), with no training. Each seed reports the
@@ -239,7 +242,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
     from .pruning import retrain
 
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     traj = json.loads(Path(trajectory).read_text())
     snap = next(s for s in traj["snapshots"] if abs(s["target"] - float(target)) < 1e-9)
     recipe = retrain_recipe(panel, panel_name)
@@ -258,7 +261,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                              {"kind": kind, "target": float(target), "selection": selection,
                               "recipe": recipe.to_dict(), "event": snap["event"]},
                              snapshots=snapshots, init=init)
-        _own_state_dir(state_dir, fp, log)
+        _own_state_dir(state_dir, fp)
         for s in seeds:
             done = state_dir / f"seed{s}.pt"
             r = None
@@ -266,7 +269,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                 r = torch.load(done, map_location="cpu", weights_only=False)
                 diff = fingerprint_diff(r.get("fingerprint"), fp)
                 if diff:
-                    log(f"[{kind}] not reusing {done}: {'; '.join(diff)}; retraining seed {s}")
+                    _log.warning(f"[{kind}] not reusing {done}: {'; '.join(diff)}; retraining seed {s}")
                     r = None
             if r is None:
                 t0 = Timer()
@@ -274,7 +277,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                                   seed=int(s), device=device, init_state=init_state,
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
                                   augment=data.augment_batch if data.augment else None,
-                                  evaluate_test=False, log=log,  # test error: once, at the end
+                                  evaluate_test=False,  # test error: once, at the end
                                   selection=selection, fingerprint=fp)  # the seed: checked by the engine
                 r = {"run": {"seed": int(s), **_summary(trainer, data, recipe),
                              "wall_time_s": round(t0.elapsed, 3), "history": trainer.history},
@@ -284,11 +287,11 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                 (state_dir / f"train_state_seed{s}.ckpt").unlink(missing_ok=True)
             runs.append(r["run"])
             models[int(s)] = {"state_dict": r["state_dict"], "mask": r["mask"]}
-            log(f"[{kind}] target {target:g}% seed {s}: test_error {r['run']['test_error']:.3f} %")
+            _log.info(f"[{kind}] target {target:g}% seed {s}: test_error {r['run']['test_error']:.3f} %")
         base["data"] = data.describe()
     else:
-        log(f"[{kind}] target {target:g} % was not reached by LOBSTER "
-            f"(max {snap.get('max_reached')}); nothing to retrain")
+        _log.warning(f"[{kind}] target {target:g} % was not reached by LOBSTER "
+                     f"(max {snap.get('max_reached')}); nothing to retrain")
     errors = torch.tensor([r["test_error"] for r in runs], dtype=torch.float64)
     metrics = {
         **base, "runs": runs, "n_seeds": len(runs),
@@ -310,14 +313,14 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
 
 def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_model,
                 target: float, seed: int, device_spec="auto", threads=None, metrics_out,
-                model_out, checkpoint, selection: str = "best_val", log=print) -> dict:
+                model_out, checkpoint, selection: str = "best_val") -> dict:
     """One-shot magnitude pruning of the dense model to ``target`` % and fine-tuning with
     the mask fixed (the classic three stages: train, prune, fine-tune); the fine-tuned
     weights reported are those the ``selection`` rule picks (``training.SELECTIONS``)."""
     from .pruning import oneshot
 
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     recipe = Recipe.from_dict(panel["oneshot_finetune"], where=f"panels.{panel_name}.oneshot_finetune")
     data = load_panel_data(panel, data_dir, split_path, device)
     dense = torch.load(dense_model, map_location="cpu", weights_only=True)
@@ -327,7 +330,7 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     trainer = oneshot(dense, panel["model"], data.num_classes, data, float(target) / 100.0,
                       recipe, seed=seed, device=device, checkpoint=checkpoint, fingerprint=fp,
                       augment=data.augment_batch if data.augment else None,
-                      evaluate_test=False, log=log,  # test error: once, at the end
+                      evaluate_test=False,  # test error: once, at the end
                       selection=selection)
     summary = _summary(trainer, data, recipe)
     metrics = {
@@ -370,8 +373,7 @@ def choose_landscape_target(trajectory: dict, target) -> dict:
 
 
 def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_metrics,
-                rewind_models, target, retrain_seed, settings: dict, plane_out, meta_out,
-                log=print) -> dict:
+                rewind_models, target, retrain_seed, settings: dict, plane_out, meta_out) -> dict:
     """The plane through G (the LOBSTER snapshot at the chosen target) and 1-S (the
     Frankle & Carbin retraining of the same mask, seed ``retrain_seed``)."""
     from .landscape import make_plane
@@ -400,8 +402,8 @@ def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_m
             "provenance": provenance(settings={"landscape": settings, "target": snap["target"]},
                                      seed=settings["noise_seed"], wall_time_s=timer.elapsed)}
     atomic_write_json(meta_out, meta)
-    log(f"plane around {panel_name} at {snap['pruned_params_pct']:.3f} % (target {key}): "
-        f"|u|={plane.meta['norm_u']:.4g}, cos(u,v)={plane.meta['cos_uv']:.2e}, grid {res_a}x{res_b}")
+    _log.info(f"plane around {panel_name} at {snap['pruned_params_pct']:.3f} % (target {key}): "
+              f"|u|={plane.meta['norm_u']:.4g}, cos(u,v)={plane.meta['cos_uv']:.2e}, grid {res_a}x{res_b}")
     return meta
 
 
@@ -416,26 +418,25 @@ def _landscape_data(panel, data_dir, split_path, device, samples):
 
 
 def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settings: dict,
-                  device_spec="auto", threads=None, table_out, log=print) -> None:
+                  device_spec="auto", threads=None, table_out) -> None:
     """One map on the plane: ``kind`` = ``loss`` (Fig. 2a) or ``psp`` (PSP norm and the
     first- and second-order PSP entropies of Fig. 3, 4a, 4b, in one pass per point)."""
     from .landscape import Plane, map_plane
 
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     pl = Plane.load(plane)
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
-    quantities = {"loss": ["loss", "accuracy"],
-                  "psp": ["psp_norm", "psp_norm_l2", "entropy1", f"entropy2_{settings['entropy2']}"]}[kind]
+    quantities = [f"entropy2_{settings['entropy2']}" if q == "entropy2" else q for q in MAP_KINDS[kind]]
     df = map_plane(lambda: build_model(panel["model"], num_classes=data.num_classes), pl, x, y,
                    quantities=quantities, batch_size=settings["batch_size"],
                    compact=settings["compact"], num_classes=data.num_classes,
                    joint_max_pairs=settings["joint_max_pairs"], seed=settings["noise_seed"],
-                   per_layer=kind == "psp", log=log)
+                   per_layer=kind == "psp")
     reading = settings.get("psp_norm", "mean_square")
     if kind == "psp":  # one name each for the chosen PSP-norm reading and second-order definition
         df.rename(columns={"psp_norm": "psp_norm_mean_square"}, inplace=True)
-        df["psp_norm"] = df[{"mean_square": "psp_norm_mean_square", "l2": "psp_norm_l2"}[reading]]
+        df["psp_norm"] = df[PSP_NORM_READINGS[reading]]
         df["entropy2"] = df[f"entropy2_{settings['entropy2']}"]
     meta = {"kind": kind, "quantities": quantities, "n_samples": int(len(x)),
             "split": "train (first samples of the panel's training split)",
@@ -449,8 +450,8 @@ def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settin
 
     write_csv(df, table_out)
     atomic_write_json(Path(table_out).with_suffix(".json"), meta)
-    log(f"{kind} map: {len(df)} points in {df.attrs['seconds']:.1f}s "
-        f"(compacted={df.attrs['compacted']})")
+    _log.info(f"{kind} map: {len(df)} points in {df.attrs['seconds']:.1f}s "
+              f"(compacted={df.attrs['compacted']})")
 
 
 def hessian_grid_points(plane, resolution) -> list[tuple[int, int]]:
@@ -465,8 +466,7 @@ def hessian_grid_points(plane, resolution) -> list[tuple[int, int]]:
 
 
 def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
-                device_spec="auto", threads=None, points_out, map_out, readings_out=None,
-                log=print) -> None:
+                device_spec="auto", threads=None, points_out, map_out, readings_out=None) -> None:
     """Top-k Hessian eigenvalues of the training loss at G and 1-S (``points_out``) and their
     mean on a coarser grid of the same plane (``map_out``), in the configured ``space``
     (``landscape.map_hessian``: the sparse subspace ``mask`` or the ``full`` parameter space);
@@ -478,13 +478,13 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
     from .tables import write_csv
 
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     pl = Plane.load(plane)
     h = settings["hessian"]
     data, x, y = _landscape_data(panel, data_dir, split_path, device, h["samples"])
     builder = lambda: build_model(panel["model"], num_classes=data.num_classes)  # noqa: E731
     space = h.get("space", "mask")
-    kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"], log=log)
+    kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"])
     g_idx, s_idx = pl.meta["g_index"], pl.meta["s_index"]
     if g_idx is None or s_idx is None:
         raise ValueError("landscape.resolution must put G (a=0) and 1-S (a=1) on the grid: "
@@ -496,7 +496,7 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
         t = map_hessian(builder, pl, x, y, points=both, space=sp, **kw)
         t.insert(0, "solution", ["G", "1-S"])
         by_space[sp] = t
-        log(f"hessian ({sp} space): G {t.iloc[0]['eig_mean']:.4g}, 1-S {t.iloc[1]['eig_mean']:.4g} (mean top-{h['k']})")
+        _log.info(f"hessian ({sp} space): G {t.iloc[0]['eig_mean']:.4g}, 1-S {t.iloc[1]['eig_mean']:.4g} (mean top-{h['k']})")
     at = by_space[space]
     write_csv(at, points_out)
     if readings_out is not None:
@@ -510,12 +510,12 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
             "provenance": provenance(settings=settings, seed=h["seed"], device=device,
                                      wall_time_s=timer.elapsed)}
     atomic_write_json(Path(points_out).with_suffix(".json"), meta)
-    log(f"hessian: G top-{h['k']} {at.iloc[0, 5:5 + h['k']].tolist()}, "
-        f"1-S {at.iloc[1, 5:5 + h['k']].tolist()}; {len(hm)} map points in {timer.elapsed:.1f}s")
+    _log.info(f"hessian: G top-{h['k']} {at.iloc[0, 5:5 + h['k']].tolist()}, "
+              f"1-S {at.iloc[1, 5:5 + h['k']].tolist()}; {len(hm)} map points in {timer.elapsed:.1f}s")
 
 
 def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: dict,
-                        device_spec="auto", threads=None, table_out, log=print) -> None:
+                        device_spec="auto", threads=None, table_out) -> None:
     """How the landscape's magnitudes depend on training length, measured on G itself.
 
     G's weights and mask are trained further with plain SGD (the panel's fine-tuning recipe,
@@ -537,7 +537,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     import pandas as pd
 
     timer = Timer()
-    device = setup(panel, device_spec, threads, log)
+    device = setup(panel, device_spec, threads)
     pl = Plane.load(plane)
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
     h = settings["hessian"]
@@ -566,9 +566,9 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
             row[f"eig1_{space}"] = vals[0]
         rows.append(row)
         model.train()
-        log(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "
-            f"(l2 {row['psp_norm_l2']:.4g})" + (f", top eigenvalue {row['eig1_mask']:.4g} "
-                                                f"(full {row['eig1_full']:.4g})" if "eig1_mask" in row else ""))
+        _log.info(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "
+                  f"(l2 {row['psp_norm_l2']:.4g})" + (f", top eigenvalue {row['eig1_mask']:.4g} "
+                                                      f"(full {row['eig1_full']:.4g})" if "eig1_mask" in row else ""))
 
     class Measure(Callback):
         def after_epoch(self, trainer, record):
@@ -581,7 +581,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     measure(model, 0)
     if epochs:
         train(model, data, recipe, seed=int(settings["noise_seed"]), device=device, mask=mask,
-              callbacks=[Measure()], evaluate_test=False, log=log, name="probe")
+              callbacks=[Measure()], evaluate_test=False, name="probe")
     df = pd.DataFrame(rows)
     write_csv(df, table_out)
     atomic_write_json(Path(table_out).with_suffix(".json"), {
@@ -590,4 +590,4 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
         "plane": pl.meta,
         "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
                                  wall_time_s=timer.elapsed)})
-    log(f"probe done in {timer.elapsed:.1f}s")
+    _log.info(f"probe done in {timer.elapsed:.1f}s")

@@ -18,6 +18,8 @@ from matplotlib.ticker import FuncFormatter
 import numpy as np
 import pandas as pd
 
+from .paper_figures import MAP_FIGURES
+
 # One style per method, in the paper's order of Fig. 1.
 METHOD_STYLE = {
     "lobster": ("LOBSTER (gradual)", "C0", "o", "-"),
@@ -150,14 +152,8 @@ def plane_map(df: pd.DataFrame, value: str, title: str, label: str, log: bool = 
     return fig
 
 
-# Fig. 2a, 3, 4a, 4b: which column of which map, and how it is drawn.
-LANDSCAPE_MAPS = {
-    "fig2a": ("loss", "loss", "training loss", True),
-    # log colours: the norm spans orders of magnitude on the plane (G and 1-S differ ~10x)
-    "fig3": ("psp", "psp_norm", "PSP L2 norm (mean z^2, summed over hidden layers)", True),
-    "fig4a": ("psp", "entropy1", "first-order PSP entropy (bits)", False),
-    "fig4b": ("psp", "entropy2", "second-order PSP entropy (bits)", False),
-}
+# Fig. 2a, 3, 4a, 4b: which column of which map, and how it is drawn (the one list).
+LANDSCAPE_MAPS = MAP_FIGURES
 
 
 def hessian_figure(points: pd.DataFrame, grid: pd.DataFrame, title: str) -> plt.Figure:

@@ -39,6 +39,9 @@ import torch.nn.functional as F
 
 from .compact import compact_model
 
+# The eigen-solvers (config landscape.hessian.solver).
+SOLVERS = ("lanczos", "pyhessian")
+
 __all__ = ["top_eigenvalues", "SubspaceHVP"]
 
 
@@ -204,7 +207,7 @@ def top_eigenvalues(model: nn.Module, mask: Mapping[str, torch.Tensor], x: torch
             return _lanczos(model, mask, x, y, k, seed, tol, max_iter, compact, which, criterion)
         if solver == "pyhessian":
             return _pyhessian(model, mask, x, y, k, seed, tol, max_iter, criterion)
-        raise ValueError(f"unknown solver {solver!r}: 'lanczos' or 'pyhessian'")
+        raise ValueError(f"unknown solver {solver!r}: one of {SOLVERS}")
     finally:
         model.train(was)
         model.zero_grad(set_to_none=True)

@@ -38,7 +38,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -274,13 +274,12 @@ def _select_points(plane: Plane, points):
 
 
 class _Progress:
-    def __init__(self, points, log, what):
+    def __init__(self, points, what):
         self.rows = sorted({p[0] for p in points})
         self.left = {i: sum(1 for p in points if p[0] == i) for i in self.rows}
         self.total = len(points)
         self.done = 0
         self.t0 = time.perf_counter()
-        self.log = log
         self.what = what
 
     def tick(self, i):
@@ -290,24 +289,15 @@ class _Progress:
             el = time.perf_counter() - self.t0
             eta = el / self.done * (self.total - self.done)
             k = self.rows.index(i) + 1
-            self.log(f"{self.what}: row {k}/{len(self.rows)} (a index {i}) done, "
-                     f"{self.done}/{self.total} points, elapsed {el:.1f} s, ETA {eta:.1f} s")
-
-
-def _logger(log):
-    if log is None:
-        return _log.info
-    if log is False:
-        return lambda msg: None
-    return log
+            _log.info(f"{self.what}: row {k}/{len(self.rows)} (a index {i}) done, "
+                      f"{self.done}/{self.total} points, elapsed {el:.1f} s, ETA {eta:.1f} s")
 
 
 def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
               quantities: Sequence[str] = ("loss", "psp_norm", "entropy1", "entropy2_agreement"),
               batch_size: int = 1000, compact: bool = True, num_classes: int | None = None,
               joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
-              points: Iterable[tuple[int, int]] | None = None, per_layer: bool = False,
-              log: Callable[[str], None] | None | bool = None):
+              points: Iterable[tuple[int, int]] | None = None, per_layer: bool = False):
     """Evaluate ``quantities`` (any of :data:`QUANTITIES`) at every grid point (or at
     ``points``, a subset of ``(i, j)`` indices), one pass over ``(x, y)`` per point.
 
@@ -316,8 +306,8 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
     come from G); it is moved to ``x.device`` and put in eval mode.
     ``compact=True`` uses the dead-neuron-compacted network where the architecture allows
     (exact); otherwise, or with ``compact=False``, the dense point-by-point loop.
-    ``log``: a callable taking a message (default: ``logging`` info; False: silent); one line
-    per grid row with the ETA.
+    Progress goes to ``logging`` (logger ``sharpminima.landscape``, level INFO): one line per
+    grid row with the ETA.
 
     Returns a pandas DataFrame with columns ``i, j, a, b`` and one per quantity (plus
     ``"<quantity>:<layer>"`` per hidden layer with ``per_layer=True``); ``df.attrs`` holds
@@ -330,7 +320,6 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
     unknown = set(q) - set(QUANTITIES)
     if unknown:
         raise ValueError(f"unknown quantities {sorted(unknown)}; known: {QUANTITIES}")
-    logf = _logger(log)
     model = _resolve_model(model).to(x.device)
     model.load_state_dict({k: v.to(x.device) for k, v in plane.origin.items()})
     model.eval()
@@ -341,11 +330,11 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
     if compact:
         net, info = compact_model(model, plane.mask, keep_unused=needs_psp)
         if net is None:
-            logf(f"map_plane: compaction unsupported ({info.get('reason')}); dense loop")
+            _log.info(f"map_plane: compaction unsupported ({info.get('reason')}); dense loop")
         else:
-            logf(f"map_plane: compacted network, {info['alive_units']}/{info['units']} units computed")
+            _log.info(f"map_plane: compacted network, {info['alive_units']}/{info['units']} units computed")
     pts = _select_points(plane, points)
-    prog = _Progress(pts, logf, "map_plane")
+    prog = _Progress(pts, "map_plane")
     rows = []
     joint_info = None
     t0 = time.perf_counter()
@@ -390,8 +379,7 @@ HESSIAN_SPACES = ("mask", "full")
 
 def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 5,
                 points: Iterable[tuple[int, int]] | None = None, solver: str = "lanczos",
-                seed: int = 0, tol: float = 1e-3, compact: bool = True, space: str = "mask",
-                log: Callable[[str], None] | None | bool = None):
+                seed: int = 0, tol: float = 1e-3, compact: bool = True, space: str = "mask"):
     """Top-``k`` Hessian eigenvalues at grid points (all, or ``points``: e.g. G's and 1-S's
     indices, ``plane.meta["g_index"]``, ``["s_index"]``, or a coarse sub-grid). Returns a
     DataFrame ``i, j, a, b, eig1..eigk (descending), eig_mean, n_hvp``.
@@ -407,11 +395,10 @@ def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 
 
     from .hessian import top_eigenvalues
 
-    logf = _logger(log)
     model = _resolve_model(model).to(x.device)
     model.load_state_dict({kk: v.to(x.device) for kk, v in plane.origin.items()})
     pts = _select_points(plane, points)
-    prog = _Progress(pts, logf, "map_hessian")
+    prog = _Progress(pts, "map_hessian")
     mask = plane.mask
     if space == "full":  # every entry free; nothing is dead, so there is nothing to compact
         mask = {n: torch.ones_like(m, dtype=torch.bool) for n, m in plane.mask.items()}

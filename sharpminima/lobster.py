@@ -66,6 +66,7 @@ their files atomically and overwrite.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -76,6 +77,8 @@ import torch.nn as nn
 from .masks import Mask, prunable_parameters, sparsity_report
 from .settings import from_mapping
 from .training import Callback, Recipe, Trainer, evaluate, seed_everything, train
+
+_log = logging.getLogger(__name__)
 
 #: Keys of the dict given to ``on_snapshot``.
 SNAPSHOT_KEYS = (
@@ -244,11 +247,9 @@ class Lobster(Callback):
     model had when training started, i.e. the rewind point of Frankle & Carbin."""
 
     def __init__(self, settings: LobsterSettings,
-                 on_snapshot: Callable[[dict], None] | None = None,
-                 log: Callable[[str], None] = print):
+                 on_snapshot: Callable[[dict], None] | None = None):
         self.settings = settings
         self.on_snapshot = on_snapshot
-        self.log = log
         self._params: list[nn.Parameter] | None = None
         self._reset_state()
 
@@ -366,7 +367,7 @@ class Lobster(Callback):
             **report,
         }
         self.events.append(meta)
-        self.log(
+        _log.info(
             f"[lobster] event {self.event} final ({end}): best epoch {self.best_epoch}, "
             f"val_loss {self.best:.5g}, pruned params {report['pruned_params_pct']:.3f} %, "
             f"pruned neurons {report['pruned_neurons_pct']:.3f} %"
@@ -412,7 +413,7 @@ class Lobster(Callback):
         record["lobster_threshold"] = self.threshold
         record["pruned_params_pct"] = rep["pruned_params_pct"]
         record["pruned_neurons_pct"] = rep["pruned_neurons_pct"]
-        self.log(
+        _log.info(
             f"[lobster] event {self.event} at epoch {trainer.epoch}: T={T:.4g} pruned "
             f"{self.newly_pruned} more, now {rep['pruned_params_pct']:.3f} % params, "
             f"val_loss {base:.5g} -> {loss:.5g} (bound {base * (1 + s.twt):.5g})"
@@ -459,7 +460,6 @@ def run_lobster(
     checkpoint=None,
     on_snapshot: Callable[[dict], None] | None = None,
     on_init: Callable[[dict], None] | None = None,
-    log: Callable[[str], None] = print,
     augment: Callable | None = None,
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
@@ -482,7 +482,7 @@ def run_lobster(
 
         nc = num_classes if num_classes is not None else getattr(data, "num_classes", 10)
         model = build_model(model, num_classes=nc)
-    lob = Lobster(settings, on_snapshot=on_snapshot, log=log)
+    lob = Lobster(settings, on_snapshot=on_snapshot)
     if on_init is not None:
         from pathlib import Path
 
@@ -490,7 +490,7 @@ def run_lobster(
             on_init(_cpu_state(model.state_dict()))
     trainer = train(model, data, recipe, seed=seed, device=device, checkpoint=checkpoint,
                     callbacks=[*callbacks, lob], augment=augment, evaluate_test=evaluate_test,
-                    log=log, name="lobster",
+                    name="lobster",
                     fingerprint={"lobster": dataclasses.asdict(settings), **(fingerprint or {})})
     lob.finalize(trainer, end="budget" if trainer.epoch >= recipe.epochs else "stopped")
     trainer.lobster = lob

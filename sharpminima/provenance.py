@@ -33,7 +33,7 @@ def _umask() -> int:
 
 
 @contextmanager
-def _atomic_path(path):
+def atomic_path(path):
     """A temporary path beside ``path``; when the block ends, the file is given the mode the
     user's umask allows (as ``open`` would: 0644 under umask 022; ``mkstemp`` alone makes it
     0600, unreadable by collaborators), fsync'ed, and renamed onto ``path``."""
@@ -56,7 +56,7 @@ def _atomic_path(path):
 
 
 def atomic_write_text(path, text: str) -> None:
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
@@ -65,14 +65,14 @@ def atomic_write_json(path, obj) -> None:
 
 
 def atomic_torch_save(obj, path) -> None:
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def atomic_savefig(fig, path, **kwargs) -> None:
     """Save a matplotlib figure atomically (the format is taken from the target's suffix)."""
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip("."), **kwargs)
 
 

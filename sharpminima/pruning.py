@@ -26,6 +26,7 @@ parameters (``masks.prunable_parameters``), as ``masks.sparsity_report`` counts 
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -35,7 +36,11 @@ from .masks import Mask, prunable_parameters
 from .models import build_model
 from .training import Callback, Recipe, Trainer, seed_everything, train
 
+_log = logging.getLogger(__name__)
+
 RETRAIN_KINDS = ("rewind", "reinit", "random")
+# The methods Fig. 1 compares with LOBSTER (config `methods`): the retrainings and one-shot.
+METHODS = (*RETRAIN_KINDS, "oneshot")
 
 
 @torch.no_grad()
@@ -116,7 +121,6 @@ def retrain(
     init_state: dict | None = None,
     checkpoint=None,
     augment: Callable | None = None,
-    log: Callable[[str], None] = print,
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
     selection: str = "last",
@@ -155,7 +159,7 @@ def retrain(
             "initial weights): use a seed other than the LOBSTER run's"
         )
     return train(model, data, recipe, seed=seed, device=device, mask=mask,
-                 checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
+                 checkpoint=checkpoint, augment=augment, callbacks=callbacks,
                  evaluate_test=evaluate_test, name=f"retrain-{kind}", selection=selection,
                  fingerprint=fingerprint)
 
@@ -173,7 +177,6 @@ def oneshot(
     scope: str = "global",
     checkpoint=None,
     augment: Callable | None = None,
-    log: Callable[[str], None] = print,
     callbacks: Iterable[Callback] = (),
     evaluate_test: bool = True,
     selection: str = "last",
@@ -188,9 +191,9 @@ def oneshot(
     model = build_model(model_name, num_classes=num_classes)
     model.load_state_dict(model_dense_state)
     mask = magnitude_mask(model, sparsity, scope=scope)
-    log(f"[oneshot] pruned {100.0 * mask.pruned_fraction:.3f} % of prunable parameters by magnitude ({scope})")
+    _log.info(f"[oneshot] pruned {100.0 * mask.pruned_fraction:.3f} % of prunable parameters by magnitude ({scope})")
     return train(model, data, finetune_recipe, seed=seed, device=device, mask=mask,
-                 checkpoint=checkpoint, augment=augment, log=log, callbacks=callbacks,
+                 checkpoint=checkpoint, augment=augment, callbacks=callbacks,
                  evaluate_test=evaluate_test, name="oneshot", selection=selection,
                  fingerprint=fingerprint)
 

@@ -68,6 +68,8 @@ __all__ = [
 ]
 
 SECOND_ORDER = ("agreement", "joint")
+# The readings of Fig. 3's "PSP L2 norm" (config landscape.psp_norm) -> their column.
+PSP_NORM_READINGS = {"mean_square": "psp_norm_mean_square", "l2": "psp_norm_l2"}
 QUANTITIES = ("loss", "accuracy", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement",
               "entropy2_joint")
 DEFAULT_JOINT_MAX_PAIRS = 200_000

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from . import LOG_DATEFMT, LOG_FORMAT
 from .claims import PAPER_FIG1, Words, fig1_claims
 from .claims import _fmt  # one number format for the claims table and the records
 from .estimate import load_config
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     ap.add_argument("--config", nargs="*", default=[])
     ap.add_argument("--results", default="results")
     a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
     sys.stdout.write(record(a.panel, cfg, Path(a.results)))
     return 0

@@ -19,12 +19,14 @@ Dense training, LOBSTER, one-shot fine-tuning and the three retraining baselines
   those of its last epoch (``last``) or of its epoch with the lowest validation loss
   (``best_val``: strictly lower than every earlier epoch's, so ties keep the earliest; the
   criterion LOBSTER uses to pick a phase's weights); ``trainer.selected_epoch`` says which;
-- one log line per epoch with losses, errors, learning rate and ETA.
+- one log line per epoch (``logging``, logger ``sharpminima.training``) with losses, errors,
+  learning rate and ETA.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ import torch.nn.functional as F
 from .masks import Mask
 from .provenance import atomic_torch_save
 from .settings import from_mapping
+
+_log = logging.getLogger(__name__)
 
 
 class DivergedError(RuntimeError):
@@ -140,7 +144,7 @@ class Trainer:
     """State of one run; built and driven by :func:`train`."""
 
     def __init__(self, model, data, recipe: Recipe, *, seed, device, mask=None,
-                 callbacks=(), augment=None, log=print, selection="last", fingerprint=None):
+                 callbacks=(), augment=None, selection="last", fingerprint=None):
         self.device = torch.device(device)
         self.model = model.to(device)
         # Conv nets train ~1.3-1.4x faster on this CPU in channels-last layout (oneDNN's
@@ -156,7 +160,6 @@ class Trainer:
         self.mask: Mask | None = mask.to(device) if mask is not None else None
         self.callbacks = list(callbacks)
         self.augment = augment
-        self.log = log
         self.optimizer = torch.optim.SGD(
             model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
             weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
@@ -307,7 +310,6 @@ def train(
     checkpoint: str | Path | None = None,
     augment: Callable | None = None,
     evaluate_test: bool = True,
-    log: Callable[[str], None] = print,
     name: str = "train",
     selection: str = "last",
     fingerprint: dict | None = None,
@@ -327,7 +329,7 @@ def train(
     fingerprint) is removed and the run starts over, logging the file and what differs; one
     that cannot be read is treated the same way."""
     trainer = Trainer(model, data, recipe, seed=seed, device=device, mask=mask,
-                      callbacks=callbacks, augment=augment, log=log, selection=selection,
+                      callbacks=callbacks, augment=augment, selection=selection,
                       fingerprint=fingerprint)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     state = None
@@ -338,13 +340,13 @@ def train(
         except Exception as e:  # a truncated or foreign file: not this run's state
             diff = [f"unreadable ({type(e).__name__}: {e})"]
         if diff:
-            log(f"[{name}] not resuming from {ckpt}: written by another run ({'; '.join(diff)}); "
-                "starting over")
+            _log.warning(f"[{name}] not resuming from {ckpt}: written by another run "
+                         f"({'; '.join(diff)}); starting over")
             ckpt.unlink()
             state = None
     if state is not None:
         trainer.load_state_dict(state)
-        log(f"[{name}] resumed from {ckpt} after epoch {trainer.epoch}")
+        _log.info(f"[{name}] resumed from {ckpt} after epoch {trainer.epoch}")
     else:
         if trainer.mask is not None:
             trainer.mask.apply(trainer.model)
@@ -373,11 +375,11 @@ def train(
             atomic_torch_save(trainer.state_dict(), ckpt)
         done = trainer.epoch - first_epoch
         eta = (time.perf_counter() - start) / done * (recipe.epochs - trainer.epoch)
-        log(f"[{name}] " + _format_record(record) + f" eta={_fmt_time(eta)}")
+        _log.info(f"[{name}] " + _format_record(record) + f" eta={_fmt_time(eta)}")
     trainer.apply_selection()
     if trainer.selection == "best_val":
-        log(f"[{name}] selection best_val: the weights of epoch {trainer.selected_epoch} "
-            f"(val_loss {trainer.best_val_loss:.4g}) of {trainer.epoch}")
+        _log.info(f"[{name}] selection best_val: the weights of epoch {trainer.selected_epoch} "
+                  f"(val_loss {trainer.best_val_loss:.4g}) of {trainer.epoch}")
     if trainer.channels_last:
         trainer.model.to(memory_format=torch.contiguous_format)
     return trainer

@@ -29,11 +29,11 @@ def data_mirror() -> _Path:
 
 @_pytest.fixture(scope="session")
 def mnist_data_dir(data_mirror, tmp_path_factory) -> _Path:
-    """A data_dir with MNIST prepared (decompressed, md5-checked) from the mirror, per session."""
+    """A data_dir with MNIST prepared (decompressed, md5-checked, parsed) from the mirror, per session."""
     from sharpminima.data import prepare_dataset
 
     data_dir = tmp_path_factory.mktemp("data")
-    prepare_dataset("mnist", data_dir, mirror=data_mirror, download=False, log=lambda m: None)
+    prepare_dataset("mnist", data_dir, mirror=data_mirror, download=False)
     return data_dir
 
 

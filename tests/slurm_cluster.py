@@ -138,7 +138,7 @@ def ensure_packages() -> None:
         if result.returncode != 0:
             result = _apt_install(update_first=True)
     except subprocess.TimeoutExpired:
-        raise SlurmClusterError(f"apt-get install timed out after {INSTALL_TIMEOUT_S} s")
+        raise SlurmClusterError(f"apt-get install timed out after {INSTALL_TIMEOUT_S} s") from None
     if result.returncode != 0 or missing_binaries():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
         raise SlurmClusterError(
@@ -632,7 +632,7 @@ StorageLoc=slurm_acct_db
         try:
             self._wait("node idle in sinfo", check, "slurmd")
         except SlurmClusterError as exc:
-            raise SlurmClusterError(f"{exc}\n--- slurmctld ---\n{_tail(self.log('slurmctld'))}")
+            raise SlurmClusterError(f"{exc}\n--- slurmctld ---\n{_tail(self.log('slurmctld'))}") from exc
 
     # ------------------------------------------------------------ shutdown
     def _cancel_all_jobs(self) -> None:

@@ -40,7 +40,7 @@ def test_training_runs_on_the_gpu_and_is_reproducible():
     for _ in range(2):
         seed_everything(0)
         t = train(build_model("lenet5"), _data(device=CUDA), recipe, seed=0, device=CUDA,
-                  selection="best_val", log=lambda m: None)
+                  selection="best_val")
         assert next(t.model.parameters()).device.type == "cuda"
         runs.append([r["val_loss"] for r in t.history])
     assert runs[0] == pytest.approx(runs[1], rel=1e-5)  # same seed, same device

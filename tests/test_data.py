@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import torch
 from sharpminima import data as D
 from sharpminima.data import ChecksumError, DataError
 
-QUIET = dict(log=lambda msg: None)
 MNIST_RAW = "MNIST/raw"
 
 
@@ -46,7 +46,7 @@ def copy_mnist(src_dir: Path, dst_dir: Path, names=None) -> Path:
 
 
 def test_specs_match_paper_and_readme():
-    assert set(D.DATASETS) == {"mnist", "fashion_mnist", "cifar10"}
+    assert {"mnist", "fashion_mnist", "cifar10"} <= set(D.DATASETS)
     m, f, c = D.DATASETS["mnist"], D.DATASETS["fashion_mnist"], D.DATASETS["cifar10"]
     assert (m.folder, f.folder, c.folder) == ("MNIST", "FashionMNIST", "cifar-10-batches-py")
     assert m.mean == (0.1307,) and m.std == (0.3081,)
@@ -55,6 +55,7 @@ def test_specs_match_paper_and_readme():
     assert (m.n_train, m.n_test, c.n_train, c.n_test) == (60000, 10000, 50000, 10000)
     assert m.input_shape == (1, 28, 28) and c.input_shape == (3, 32, 32)
     assert (m.augment, f.augment, c.augment) == (False, False, True)
+    assert (m.torchvision_class, f.torchvision_class, c.torchvision_class) == ("MNIST", "FashionMNIST", "CIFAR10")
     assert len(c.files) == 7 and len(m.files) == 4
     assert c.fill == pytest.approx(tuple(-mu / s for mu, s in zip(c.mean, c.std)))
     # the md5s are those of the shared mirror's README
@@ -68,7 +69,7 @@ def test_specs_match_paper_and_readme():
 
 def test_unknown_dataset_lists_known_names(tmp_path):
     with pytest.raises(DataError) as e:
-        D.prepare_dataset("svhn", tmp_path, download=False, **QUIET)
+        D.prepare_dataset("svhn", tmp_path, download=False)
     for name in ("mnist", "fashion_mnist", "cifar10", "svhn"):
         assert name in str(e.value)
     with pytest.raises(DataError, match="cifar10"):
@@ -80,18 +81,22 @@ def test_unknown_dataset_lists_known_names(tmp_path):
 
 def test_prepare_mnist_from_gz_mirror_then_present(data_mirror, tmp_path):
     before = snapshot(data_mirror)
-    man = D.prepare_dataset("mnist", tmp_path, mirror=data_mirror, download=False, **QUIET)
+    man = D.prepare_dataset("mnist", tmp_path, mirror=data_mirror, download=False)
+    tensors = D.tensors_path("mnist", tmp_path)
     assert man == {
         "dataset": "mnist",
         "files": D.DATASETS["mnist"].files,
         "source": f"mirror:{data_mirror}",
+        "tensors": {"path": "mnist.tensors.pt", "md5": md5(tensors)},
     }
+    assert json.loads(D.manifest_path("mnist", tmp_path).read_text()) == man
     for rel, s in D.DATASETS["mnist"].files.items():
         assert md5(tmp_path / rel) == s
     assert not [p for p in tmp_path.rglob("*") if "tmp" in p.name]  # no temporary left over
     # second call: nothing to do, even without a mirror
-    again = D.prepare_dataset("mnist", tmp_path, mirror=None, download=False, **QUIET)
+    again = D.prepare_dataset("mnist", tmp_path, mirror=None, download=False)
     assert again["source"] == "present" and again["files"] == man["files"]
+    assert again["tensors"] == man["tensors"]  # kept, not parsed again
     assert D.verify_dataset("mnist", tmp_path) == man["files"]
     assert snapshot(data_mirror) == before  # the mirror is only read
 
@@ -112,7 +117,7 @@ def test_load_mnist(mnist_data_dir):
 
 
 def test_mnist_matches_torchvision_reader(mnist_data_dir):
-    """Our layout is torchvision's, and our numpy parse gives torchvision's pixels and labels."""
+    """The prepared tensors are torchvision's pixels and labels, normalised and back."""
     tvd = pytest.importorskip("torchvision.datasets")
     tv = tvd.MNIST(root=str(mnist_data_dir), train=False, download=False)
     _, _, x_te, y_te = D.load_dataset("mnist", mnist_data_dir)
@@ -122,7 +127,7 @@ def test_mnist_matches_torchvision_reader(mnist_data_dir):
 
 
 def test_prepare_and_load_fashion_mnist(data_mirror, tmp_path):
-    man = D.prepare_dataset("fashion_mnist", tmp_path, mirror=data_mirror, download=False, **QUIET)
+    man = D.prepare_dataset("fashion_mnist", tmp_path, mirror=data_mirror, download=False)
     assert man["source"].startswith("mirror:")
     assert sorted(man["files"]) == sorted(D.DATASETS["fashion_mnist"].files)
     x_tr, y_tr, x_te, y_te = D.load_dataset("fashion_mnist", tmp_path)
@@ -143,7 +148,7 @@ def test_corrupt_file_raises_checksum_error(mnist_data_dir, data_mirror, tmp_pat
     for call in (
         lambda: D.verify_dataset("mnist", tmp_path),
         # a mirror does not silently overwrite a bad file: the user is told to delete it
-        lambda: D.prepare_dataset("mnist", tmp_path, mirror=data_mirror, download=False, **QUIET),
+        lambda: D.prepare_dataset("mnist", tmp_path, mirror=data_mirror, download=False),
     ):
         with pytest.raises(ChecksumError) as e:
             call()
@@ -158,12 +163,12 @@ def test_missing_file_without_mirror_or_download(mnist_data_dir, tmp_path):
         mnist_data_dir, tmp_path, names={"train-images-idx3-ubyte", "train-labels-idx1-ubyte"}
     )
     with pytest.raises(DataError) as e:
-        D.prepare_dataset("mnist", tmp_path, mirror=None, download=False, **QUIET)
+        D.prepare_dataset("mnist", tmp_path, mirror=None, download=False)
     msg = str(e.value)
     assert "t10k-images-idx3-ubyte" in msg and "data_mirror" in msg and "download" in msg
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
         D.verify_dataset("mnist", tmp_path)
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
+    with pytest.raises(DataError, match=r"no manifest .*mnist.manifest.json; run prepare_dataset"):
         D.load_dataset("mnist", tmp_path)
 
 
@@ -171,20 +176,21 @@ def test_mirror_without_the_file_and_no_download(tmp_path):
     empty_mirror = tmp_path / "mirror"
     empty_mirror.mkdir()
     with pytest.raises(DataError) as e:
-        D.prepare_dataset("mnist", tmp_path / "data", mirror=empty_mirror, download=False, **QUIET)
+        D.prepare_dataset("mnist", tmp_path / "data", mirror=empty_mirror, download=False)
     assert "train-images-idx3-ubyte" in str(e.value) and str(empty_mirror) in str(e.value)
 
 
-def test_plain_mirror_and_partial_data_dir(mnist_data_dir, tmp_path):
+def test_plain_mirror_and_partial_data_dir(mnist_data_dir, tmp_path, caplog):
     """A mirror of plain (not gzip) files works; only the missing files are taken from it."""
     mirror = copy_mnist(mnist_data_dir, tmp_path / "plain_mirror")
     before = snapshot(mirror)
     data_dir = copy_mnist(mnist_data_dir, tmp_path / "data", names={"train-images-idx3-ubyte"})
     kept = (data_dir / MNIST_RAW / "train-images-idx3-ubyte").stat().st_mtime_ns
-    seen = []
-    man = D.prepare_dataset("mnist", data_dir, mirror=mirror, download=False, log=seen.append)
+    caplog.set_level(logging.INFO, logger="sharpminima.data")
+    man = D.prepare_dataset("mnist", data_dir, mirror=mirror, download=False)
     assert man["source"] == f"mirror:{mirror}" and man["files"] == D.DATASETS["mnist"].files
-    assert len(seen) == 3 and not any("train-images" in m for m in seen)
+    copied = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
+    assert len(copied) == 3 and not any("train-images" in m for m in copied)
     assert (data_dir / MNIST_RAW / "train-images-idx3-ubyte").stat().st_mtime_ns == kept
     assert snapshot(mirror) == before
     x_tr, y_tr, x_te, y_te = D.load_dataset("mnist", data_dir)
@@ -204,7 +210,7 @@ def test_wrong_file_in_mirror_never_reaches_data_dir(mnist_data_dir, tmp_path):
         names={"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"},
     )
     with pytest.raises(ChecksumError) as e:
-        D.prepare_dataset("mnist", data_dir, mirror=mirror, download=False, **QUIET)
+        D.prepare_dataset("mnist", data_dir, mirror=mirror, download=False)
     assert "t10k-labels-idx1-ubyte.gz" in str(e.value)
     assert e.value.found == hashlib.md5(bytes(bad)).hexdigest()
     assert sorted(p.name for p in (data_dir / MNIST_RAW).iterdir()) == [
@@ -221,7 +227,7 @@ def test_download_fallback_is_used_and_verified(mnist_data_dir, tmp_path, monkey
         copy_mnist(mnist_data_dir, data_dir)
 
     monkeypatch.setattr(D, "_torchvision_download", fake_download)
-    man = D.prepare_dataset("mnist", tmp_path / "d", mirror=None, download=True, **QUIET)
+    man = D.prepare_dataset("mnist", tmp_path / "d", mirror=None, download=True)
     assert calls == ["mnist"] and man["source"] == "download"
     # a file missing from a configured mirror is the mirror's error, named, not a download
     empty_mirror = tmp_path / "mirror"
@@ -229,7 +235,7 @@ def test_download_fallback_is_used_and_verified(mnist_data_dir, tmp_path, monkey
     src = mnist_data_dir / MNIST_RAW / "train-images-idx3-ubyte"
     (empty_mirror / MNIST_RAW / "train-images-idx3-ubyte").write_bytes(src.read_bytes())
     with pytest.raises(DataError, match=r"3 file\(s\) missing from data_mirror .*t10k-images-idx3-ubyte"):
-        D.prepare_dataset("mnist", tmp_path / "d1", mirror=empty_mirror, download=True, **QUIET)
+        D.prepare_dataset("mnist", tmp_path / "d1", mirror=empty_mirror, download=True)
     assert calls == ["mnist"]
 
     def bad_download(name, data_dir):
@@ -238,28 +244,38 @@ def test_download_fallback_is_used_and_verified(mnist_data_dir, tmp_path, monkey
 
     monkeypatch.setattr(D, "_torchvision_download", bad_download)
     with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte"):
-        D.prepare_dataset("mnist", tmp_path / "d2", download=True, **QUIET)
+        D.prepare_dataset("mnist", tmp_path / "d2", download=True)
 
 
-def test_truncated_file_is_a_data_error_on_load(mnist_data_dir, tmp_path):
+def test_truncated_file_is_named_by_the_preparation(mnist_data_dir, tmp_path):
     copy_mnist(mnist_data_dir, tmp_path)
     path = tmp_path / MNIST_RAW / "t10k-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
-        D.load_dataset("mnist", tmp_path)
+    with pytest.raises(ChecksumError, match="t10k-images-idx3-ubyte"):
+        D.prepare_dataset("mnist", tmp_path, download=False)
 
 
-def test_a_file_changed_after_preparation_fails_every_read_naming_it(mnist_data_dir, tmp_path):
-    """Every job that reads a data set checks the bytes against the manifest's sums: one
-    flipped byte (same size, valid header) is caught, naming the file and both sums."""
-    copy_mnist(mnist_data_dir, tmp_path)
-    path = tmp_path / MNIST_RAW / "train-labels-idx1-ubyte"
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_prepared_tensors_changed_after_preparation_fail_every_read_naming_them(
+        mnist_data_dir, tmp_path, damage):
+    """Every job that reads a data set checks the bytes against the manifest's sum: one
+    flipped byte (same size), a truncation or a deletion is caught, naming the file."""
+    shutil.copytree(mnist_data_dir, tmp_path / "d")
+    path = D.tensors_path("mnist", tmp_path / "d")
+    expected = json.loads(D.manifest_path("mnist", tmp_path / "d").read_text())["tensors"]["md5"]
     buf = bytearray(path.read_bytes())
-    buf[1000] = (buf[1000] + 1) % 10
-    path.write_bytes(bytes(buf))
-    with pytest.raises(ChecksumError, match="train-labels-idx1-ubyte.*expected a25bea73") as e:
-        D.load_dataset("mnist", tmp_path)
-    assert "delete it" in str(e.value)
+    if damage == "flip":
+        buf[len(buf) // 2] ^= 0x01
+        path.write_bytes(bytes(buf))
+        err, match = ChecksumError, f"mnist.tensors.pt: expected {expected}.*delete it"
+    elif damage == "truncate":
+        path.write_bytes(bytes(buf[:-100]))
+        err, match = ChecksumError, "mnist.tensors.pt"
+    else:
+        path.unlink()
+        err, match = DataError, "missing prepared file .*mnist.tensors.pt"
+    with pytest.raises(err, match=match):
+        D.load_dataset("mnist", tmp_path / "d")
 
 
 @pytest.mark.parametrize("offset", [12, 40, 5000, 20_000, -30, -5])
@@ -275,7 +291,7 @@ def test_corrupt_gzip_in_the_mirror_is_a_data_error_naming_it(mnist_data_dir, da
     buf[offset] ^= 0xFF
     gz.write_bytes(bytes(buf))
     with pytest.raises(DataError, match="train-labels-idx1-ubyte"):
-        D.prepare_dataset("mnist", tmp_path / "d", mirror=mirror, download=False, **QUIET)
+        D.prepare_dataset("mnist", tmp_path / "d", mirror=mirror, download=False)
 
 
 # ------------------------------------------------------------------------------------ splits
@@ -479,11 +495,9 @@ def test_augment_equals_torchvision_pipeline_before_normalize():
     torch.testing.assert_close(got, torch.stack(expected), rtol=0, atol=1e-6)
 
 
-# ------------------------------------------------------------------------------------ batches
-
 
 def test_cifar10_from_mirror(data_mirror, tmp_path):
-    man = D.prepare_dataset("cifar10", tmp_path, mirror=data_mirror, download=False, **QUIET)
+    man = D.prepare_dataset("cifar10", tmp_path, mirror=data_mirror, download=False)
     assert man["source"] == f"mirror:{data_mirror}" and len(man["files"]) == 7
     split_path = tmp_path / "split.json"
     D.save_split(split_path, D.make_split(50000, 0.1, 0),

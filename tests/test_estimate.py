@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from conftest import REPO, TINY, snakemake
-from sharpminima.estimate import StepTimes, estimate, load_config, main, panel_jobs
+from conftest import TINY, snakemake
+from sharpminima.estimate import StepTimes, load_config, main, panel_jobs
 from test_workflow import job_counts
 
 

@@ -1,5 +1,6 @@
 """LOBSTER: the update rule, the threshold bisection, the plateau logic, events and resume."""
 
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -38,7 +39,6 @@ def new_model(seed=0):
 
 RECIPE = Recipe(epochs=16, batch_size=64, lr=0.05, momentum=0.9)
 SETTINGS = LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12)
-QUIET = lambda m: None
 
 
 def strip(h):
@@ -71,9 +71,9 @@ def test_update_inside_training_step_and_pruned_stay_zero():
     g = torch.Generator().manual_seed(1)
     for k in mask:
         mask[k] = torch.rand(mask[k].shape, generator=g) > 0.5
-    lob = Lobster(LobsterSettings(lmbda=0.3, twt=0.05, pwe=5), log=QUIET)
+    lob = Lobster(LobsterSettings(lmbda=0.3, twt=0.05, pwe=5))
     trainer = Trainer(model, d, Recipe(epochs=1, batch_size=64, lr=0.1), seed=0, device="cpu",
-                      mask=mask, callbacks=[lob], log=QUIET)
+                      mask=mask, callbacks=[lob])
     mask.apply(model)
     params = prunable_parameters(model)
     seen = {}
@@ -137,7 +137,7 @@ def test_bisection_respects_twt_and_is_maximal():
     model = new_model()
     from sharpminima.training import train
 
-    train(model, d, Recipe(epochs=2, batch_size=64, lr=0.05, momentum=0.9), seed=0, log=QUIET)
+    train(model, d, Recipe(epochs=2, batch_size=64, lr=0.05, momentum=0.9), seed=0)
     ev = lambda m: evaluate(m, *d.val)["loss"]
     base, twt, steps = ev(model), 0.05, 16
     orig = {n: p.detach().clone() for n, p in prunable_parameters(model).items()}
@@ -172,9 +172,9 @@ def test_plateau_rule_best_weights_and_restore():
     d = toy_data()
     model = new_model()
     snaps = []
-    lob = Lobster(LobsterSettings(lmbda=0.0, twt=0.05, pwe=2), on_snapshot=snaps.append, log=QUIET)
+    lob = Lobster(LobsterSettings(lmbda=0.0, twt=0.05, pwe=2), on_snapshot=snaps.append)
     tr = Trainer(model, d, Recipe(epochs=100, batch_size=64, lr=0.1, momentum=0.9), seed=0,
-                 device="cpu", callbacks=[lob], log=QUIET)
+                 device="cpu", callbacks=[lob])
     lob.on_start(tr)
     nn.functional.cross_entropy(model(d.train[0][:64]), d.train[1][:64]).backward()
     tr.optimizer.step()  # momentum buffers now exist
@@ -230,7 +230,7 @@ def lobster_run(checkpoint=None, callbacks=(), settings=SETTINGS, recipe=RECIPE)
     snaps = []
     model = new_model()
     tr = run_lobster(model, toy_data(), recipe, settings, seed=0, device="cpu",
-                     checkpoint=checkpoint, on_snapshot=snaps.append, log=QUIET,
+                     checkpoint=checkpoint, on_snapshot=snaps.append,
                      callbacks=callbacks)
     return tr, snaps
 
@@ -292,7 +292,7 @@ def test_resume_gives_identical_events_and_weights(tmp_path, straight):
     model = new_model()
     with pytest.raises(KeyboardInterrupt):
         run_lobster(model, toy_data(), RECIPE, SETTINGS, seed=0, checkpoint=ckpt,
-                    on_snapshot=snaps_a.append, log=QUIET, callbacks=[Interrupt(at=at)])
+                    on_snapshot=snaps_a.append, callbacks=[Interrupt(at=at)])
     assert 2 <= len(snaps_a) < len(snaps0)
     # the engine matches callback states by position: resume with the same callback list
     tr, snaps_b = lobster_run(checkpoint=ckpt, callbacks=[Interrupt(at=-1)])
@@ -313,7 +313,7 @@ def test_initial_state_is_the_seeded_init():
     ref = {k: v.clone() for k, v in new_model(7).state_dict().items()}
     got = {}
     tr = run_lobster("_toy_mlp_tests", toy_data(), Recipe(epochs=1, batch_size=128, lr=0.05),
-                     SETTINGS, seed=7, on_init=got.update, log=QUIET)
+                     SETTINGS, seed=7, on_init=got.update)
     assert all(torch.equal(ref[k], tr.initial_state[k]) for k in ref)
     assert all(torch.equal(ref[k], got[k]) for k in ref)
     assert not torch.equal(tr.model.state_dict()["0.weight"], ref["0.weight"])
@@ -330,17 +330,17 @@ def test_max_events_and_stop_at_sparsity_end_the_run():
     assert [x["event"] for x in snaps2] == [0, 1] and snaps2[-1]["end"] == "stop_at_sparsity"
 
 
-def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
     """Other LOBSTER hyperparameters: the old state is not mixed in; the run starts over,
     saying which file and which setting, and equals a fresh run."""
     ckpt = tmp_path / "l.ckpt"
     r = Recipe(epochs=1, batch_size=128, lr=0.05)
     lobster_run(checkpoint=ckpt, recipe=r)
     other = LobsterSettings(lmbda=2e-3, twt=0.05, pwe=2, bisection_steps=12)
-    lines = []
+    caplog.set_level(logging.INFO)
     model = new_model()
-    tr = run_lobster(model, toy_data(), r, other, seed=0, device="cpu", checkpoint=ckpt,
-                     log=lines.append)
+    tr = run_lobster(model, toy_data(), r, other, seed=0, device="cpu", checkpoint=ckpt)
+    lines = caplog.messages
     assert any(f"not resuming from {ckpt}" in m and "lobster" in m and "lmbda" in m for m in lines), lines
     fresh, _ = lobster_run(recipe=r, settings=other)
     assert tr.history[-1]["val_loss"] == fresh.history[-1]["val_loss"]

@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import pytest
 import torch
@@ -49,15 +48,3 @@ def test_init_is_seeded():
     torch.manual_seed(3)
     b = build_model("lenet5").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_the_schemas_model_names_are_the_registry():
-    """A config names models the registry has: the schema's enum is that list, no more."""
-    import yaml
-
-    from sharpminima.models import MODELS
-
-    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
-    enum = schema["$defs"]["panel"]["properties"]["model"]["enum"]
-    public = sorted(n for n in MODELS if not n.startswith("_"))
-    assert sorted(enum) == public

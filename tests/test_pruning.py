@@ -11,7 +11,6 @@ from sharpminima.models import build_model, register
 from sharpminima.pruning import magnitude_mask, oneshot, random_mask_like, retrain, select_snapshots
 from sharpminima.training import Recipe, seed_everything, train
 
-QUIET = lambda m: None
 ZERO_EPOCHS = Recipe(epochs=0, batch_size=64, lr=0.05)
 ONE_EPOCH = Recipe(epochs=1, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
 
@@ -126,7 +125,7 @@ def ticket():
     """A LOBSTER-like outcome: initial weights, and a mask found on the trained weights."""
     model = new_model(seed=11)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    train(model, toy_data(), ONE_EPOCH, seed=11, log=QUIET)
+    train(model, toy_data(), ONE_EPOCH, seed=11)
     return init, magnitude_mask(model, 0.7), model.state_dict()
 
 
@@ -137,7 +136,7 @@ def prunable_state(model):
 def test_rewind_starts_exactly_from_init_times_mask(ticket):
     init, mask, _ = ticket
     tr = retrain("rewind", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=3,
-                 init_state=init, log=QUIET)
+                 init_state=init)
     got = tr.model.state_dict()
     for n, keep in mask.items():
         assert torch.equal(got[n], init[n] * keep), n
@@ -145,15 +144,15 @@ def test_rewind_starts_exactly_from_init_times_mask(ticket):
         if k not in mask:
             assert torch.equal(got[k], init[k]), k
     with pytest.raises(ValueError, match="init_state"):
-        retrain("rewind", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=3, log=QUIET)
+        retrain("rewind", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=3)
 
 
 def test_reinit_and_random_start_from_a_fresh_init(ticket):
     init, mask, _ = ticket
     re = retrain("reinit", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=5,
-                 init_state=init, log=QUIET)
+                 init_state=init)
     rw = retrain("rewind", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=5,
-                 init_state=init, log=QUIET)
+                 init_state=init)
     fresh = new_model(5).state_dict()
     a, b = prunable_state(re.model), prunable_state(rw.model)
     assert all(torch.equal(re.mask[n].cpu(), mask[n]) for n in mask)  # same mask
@@ -163,8 +162,8 @@ def test_reinit_and_random_start_from_a_fresh_init(ticket):
     # the LOBSTER run's own seed would reproduce its init: refused
     with pytest.raises(ValueError, match="reproduces init_state"):
         retrain("reinit", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=11,
-                init_state=init, log=QUIET)
-    rnd = retrain("random", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=5, log=QUIET)
+                init_state=init)
+    rnd = retrain("random", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=5)
     rmask = Mask({n: m.cpu() for n, m in rnd.mask.items()})
     assert rmask.layer_counts() == mask.layer_counts()
     assert any(not torch.equal(rmask[n], mask[n]) for n in mask)
@@ -174,14 +173,13 @@ def test_reinit_and_random_start_from_a_fresh_init(ticket):
     for n in mask:
         assert torch.equal(c[n], fresh[n] * rmask[n])
     with pytest.raises(ValueError, match="kind"):
-        retrain("lottery", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=5, log=QUIET)
+        retrain("lottery", "_toy_mlp_tests", 4, mask, toy_data(), ZERO_EPOCHS, seed=5)
 
 
 @pytest.mark.parametrize("kind", ["rewind", "reinit", "random"])
 def test_retrain_trains_with_the_mask_fixed(ticket, kind):
     init, mask, _ = ticket
-    tr = retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), ONE_EPOCH, seed=21, init_state=init,
-                 log=QUIET)
+    tr = retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), ONE_EPOCH, seed=21, init_state=init)
     assert len(tr.history) == 1
     params = prunable_parameters(tr.model)
     for n, keep in tr.mask.items():
@@ -192,7 +190,7 @@ def test_retrain_trains_with_the_mask_fixed(ticket, kind):
 
 def test_oneshot_prunes_by_magnitude_and_finetunes(ticket):
     _, _, dense = ticket
-    tr = oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.8, ONE_EPOCH, seed=2, log=QUIET)
+    tr = oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.8, ONE_EPOCH, seed=2)
     ref = new_model()
     ref.load_state_dict(dense)
     expected = magnitude_mask(ref, 0.8)
@@ -262,11 +260,11 @@ def test_every_method_reports_the_weights_its_selection_picks(ticket, kind, sele
     init, mask, dense = ticket
     rec = _Recorder()
     if kind == "oneshot":
-        tr = oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.8, BUMPY, seed=2, log=QUIET,
+        tr = oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.8, BUMPY, seed=2,
                      callbacks=[rec], selection=selection)
     else:
         tr = retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), BUMPY, seed=21,
-                     init_state=init, log=QUIET, callbacks=[rec], selection=selection)
+                     init_state=init, callbacks=[rec], selection=selection)
     _check_selection(tr, rec, selection)
     params = prunable_parameters(tr.model)  # the selected weights still honour the mask
     for n, keep in tr.mask.items():
@@ -281,6 +279,6 @@ def test_a_diverging_retraining_names_the_epoch(ticket, kind):
 
     with pytest.raises(DivergedError, match="epoch 1.*lower the learning rate"):
         if kind == "oneshot":
-            oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.5, wild, seed=2, log=QUIET)
+            oneshot(dense, "_toy_mlp_tests", 4, toy_data(), 0.5, wild, seed=2)
         else:
-            retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), wild, seed=21, init_state=init, log=QUIET)
+            retrain(kind, "_toy_mlp_tests", 4, mask, toy_data(), wild, seed=21, init_state=init)

@@ -1,5 +1,6 @@
 """The training engine: reproducibility, resume, divergence, masks under momentum + decay."""
 
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -24,7 +25,7 @@ def run(seed=0, checkpoint=None, recipe=RECIPE, mask=None, callbacks=(), model_s
     seed_everything(model_seed)
     model = build_model("lenet300")
     return train(model, toy_data(), recipe, seed=seed, device="cpu", checkpoint=checkpoint,
-                 mask=mask, callbacks=callbacks, log=lambda m: None)
+                 mask=mask, callbacks=callbacks)
 
 
 def test_same_seed_same_numbers():
@@ -66,51 +67,53 @@ def test_resume_after_interruption_gives_same_final_metrics(tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def _logged_run(ckpt, recipe=RECIPE, fingerprint=None, stop_at=None):
-    lines = []
+def _logged_run(caplog, ckpt, recipe=RECIPE, fingerprint=None, stop_at=None):
+    """A run and the messages it logged."""
+    caplog.set_level(logging.INFO)
+    caplog.clear()
     seed_everything(0)
     cbs = [Interrupt(at=stop_at)] if stop_at else []
     t = train(build_model("lenet300"), toy_data(), recipe, seed=0, device="cpu", checkpoint=ckpt,
-              callbacks=cbs, fingerprint=fingerprint, log=lines.append)
-    return t, lines
+              callbacks=cbs, fingerprint=fingerprint)
+    return t, list(caplog.messages)
 
 
-def test_a_checkpoint_of_another_run_is_never_resumed(tmp_path):
+def test_a_checkpoint_of_another_run_is_never_resumed(tmp_path, caplog):
     """The stale checkpoint of a diverged run (lr too high) must not block the rerun with a
     lower rate, nor be mixed into it: the rerun starts over, naming the file and what changed,
     and ends with the numbers of a fresh run."""
     ckpt = tmp_path / "state.ckpt"
     with pytest.raises(DivergedError):
-        _logged_run(ckpt, recipe=Recipe(epochs=3, batch_size=64, lr=1e6, momentum=0.9))
+        _logged_run(caplog, ckpt, recipe=Recipe(epochs=3, batch_size=64, lr=1e6, momentum=0.9))
     assert not ckpt.exists()  # diverged at epoch 1: nothing saved
     with pytest.raises(KeyboardInterrupt):
-        _logged_run(ckpt, recipe=Recipe(epochs=3, batch_size=64, lr=0.3), stop_at=2)
+        _logged_run(caplog, ckpt, recipe=Recipe(epochs=3, batch_size=64, lr=0.3), stop_at=2)
     assert ckpt.exists()
-    t, lines = _logged_run(ckpt, recipe=RECIPE)
+    t, lines = _logged_run(caplog, ckpt, recipe=RECIPE)
     said = "\n".join(lines)
     assert f"not resuming from {ckpt}" in said and "recipe" in said and "'lr': 0.3" in said
     fresh = run()
     assert [r["val_loss"] for r in t.history] == [r["val_loss"] for r in fresh.history]
 
 
-def test_the_fingerprint_decides_what_resumes(tmp_path):
+def test_the_fingerprint_decides_what_resumes(tmp_path, caplog):
     """Same recipe and seed but other data settings (train_samples 12000 -> 6000, say): the
     fingerprint differs, so the epochs of the first run are not reused."""
     ckpt = tmp_path / "state.ckpt"
     a = {"settings": {"train_samples": 12000}, "files": {"split": "abc"}}
     b = {"settings": {"train_samples": 6000}, "files": {"split": "abc"}}
     with pytest.raises(KeyboardInterrupt):
-        _logged_run(ckpt, fingerprint=a, stop_at=2)
-    t, lines = _logged_run(ckpt, fingerprint=b)
+        _logged_run(caplog, ckpt, fingerprint=a, stop_at=2)
+    t, lines = _logged_run(caplog, ckpt, fingerprint=b)
     assert any("train_samples: 12000 -> 6000" in m for m in lines), lines
     assert not any("resumed" in m for m in lines)
     ckpt.unlink()  # as the caller does once its outputs are written
     with pytest.raises(KeyboardInterrupt):
-        _logged_run(ckpt, fingerprint=b, stop_at=2)
-    t, lines = _logged_run(ckpt, fingerprint=b)  # the same run: resumed
+        _logged_run(caplog, ckpt, fingerprint=b, stop_at=2)
+    t, lines = _logged_run(caplog, ckpt, fingerprint=b)  # the same run: resumed
     assert any(f"resumed from {ckpt} after epoch 1" in m for m in lines), lines
     ckpt.write_bytes(b"not a checkpoint")  # unreadable: started over, not a traceback
-    t, lines = _logged_run(ckpt, fingerprint=b)
+    t, lines = _logged_run(caplog, ckpt, fingerprint=b)
     assert any("unreadable" in m for m in lines) and len(t.history) == RECIPE.epochs
 
 
@@ -133,7 +136,7 @@ def test_mask_holds_after_steps_with_momentum_and_weight_decay():
         def after_step(self, trainer):
             Check.steps += 1
 
-    t = train(model, toy_data(), RECIPE, seed=0, mask=mask, callbacks=[Check()], log=lambda m: None)
+    t = train(model, toy_data(), RECIPE, seed=0, mask=mask, callbacks=[Check()])
     params = dict(t.model.named_parameters())
     for k, keep in mask.items():
         assert torch.all(params[k][~keep] == 0.0), k  # exactly zero, not small
@@ -189,8 +192,7 @@ def selected_run(selection, recipe=BUMPY, checkpoint=None, callbacks=()):
     rec = Recorder()
     seed_everything(0)
     t = train(build_model("lenet300"), toy_data(), recipe, seed=0, device="cpu",
-              callbacks=[rec, *callbacks], checkpoint=checkpoint, selection=selection,
-              log=lambda m: None)
+              callbacks=[rec, *callbacks], checkpoint=checkpoint, selection=selection)
     return t, rec
 
 
@@ -220,18 +222,17 @@ def test_best_val_ties_keep_the_earliest_and_the_rule_is_validated():
     d.val = (d.val[0][:0], d.val[1][:0])
     with pytest.raises(ValueError, match="validation set"):
         train(build_model("lenet300"), d, Recipe(epochs=1, batch_size=64, lr=0.05), seed=0,
-              selection="best_val", log=lambda m: None)
+              selection="best_val")
     with pytest.raises(ValueError, match="selection"):
-        train(build_model("lenet300"), toy_data(), RECIPE, seed=0, selection="best", log=lambda m: None)
+        train(build_model("lenet300"), toy_data(), RECIPE, seed=0, selection="best")
     frozen = Recipe(epochs=3, batch_size=64, lr=0.0)  # the weights never move: three ties
     seed_everything(0)
-    t = train(build_model("lenet300"), toy_data(), frozen, seed=0, selection="best_val",
-              log=lambda m: None)
+    t = train(build_model("lenet300"), toy_data(), frozen, seed=0, selection="best_val")
     assert len({r["val_loss"] for r in t.history}) == 1
     assert t.selected_epoch == 1
 
 
-def test_best_val_resumes_to_the_same_selection(tmp_path):
+def test_best_val_resumes_to_the_same_selection(tmp_path, caplog):
     ckpt = tmp_path / "state.ckpt"
     with pytest.raises(KeyboardInterrupt):
         selected_run("best_val", checkpoint=ckpt, callbacks=[Interrupt(at=4)])
@@ -242,11 +243,11 @@ def test_best_val_resumes_to_the_same_selection(tmp_path):
     ckpt.unlink()
     with pytest.raises(KeyboardInterrupt):  # a checkpoint of the other rule is not resumed
         selected_run("best_val", checkpoint=ckpt, callbacks=[Interrupt(at=4)])
-    lines = []
+    caplog.set_level(logging.INFO)
+    caplog.clear()
     seed_everything(0)
-    train(build_model("lenet300"), toy_data(), BUMPY, seed=0, checkpoint=ckpt, selection="last",
-          log=lines.append)
-    assert any("selection best_val -> last" in m for m in lines)
+    train(build_model("lenet300"), toy_data(), BUMPY, seed=0, checkpoint=ckpt, selection="last")
+    assert any("selection best_val -> last" in m for m in caplog.messages)
 
 
 def test_outputs_are_atomic_fsynced_and_follow_the_umask(tmp_path, monkeypatch):
@@ -275,9 +276,9 @@ def test_outputs_are_atomic_fsynced_and_follow_the_umask(tmp_path, monkeypatch):
         os.umask(old)
     assert len(synced) >= 4
     with pytest.raises(ZeroDivisionError):
-        with P._atomic_path(tmp_path / "never.txt") as tmp:
+        with P.atomic_path(tmp_path / "never.txt") as tmp:
             tmp.write_text("half")
-            1 / 0
+            raise ZeroDivisionError
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "private.txt", "split.json", "w.pt"]
 
 

@@ -36,4 +36,4 @@ atomic_write_json(snakemake.output.meta, {
     "provenance": provenance(settings={"claims": vars(words), "preset": p.preset,
                                        "landscape": lp}, seed=None, wall_time_s=timer.elapsed),
 })
-log(table[["id", "paper", "ours", "verdict"]].to_string())
+log.info(table[["id", "paper", "ours", "verdict"]].to_string())

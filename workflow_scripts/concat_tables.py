@@ -10,4 +10,4 @@ from sharpminima.tables import write_csv
 
 table = pd.concat([pd.read_csv(f) for f in snakemake.input.csv], ignore_index=True)
 write_csv(table, snakemake.output.table)
-log(f"{len(table)} rows from {len(snakemake.input.csv)} files")
+log.info(f"{len(table)} rows from {len(snakemake.input.csv)} files")

@@ -8,4 +8,4 @@ from sharpminima.tables import dense_table, write_csv
 
 table = dense_table(snakemake.input.metrics)
 write_csv(table, snakemake.output.table)
-log(table.to_string())
+log.info(table.to_string())

@@ -19,4 +19,4 @@ title = (f"{snakemake.wildcards.figure}: {s['model']} on {s['dataset']}, preset 
 fig = fig1(points, title, note=s.get("note", ""))
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)
-log(points.to_string())
+log.info(points.to_string())

@@ -25,4 +25,4 @@ title = (f"fig2b: top-{h['k']} Hessian eigenvalues, {plane['panel']} at "
 fig = hessian_figure(points, grid, title)
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)
-log(points.to_string())
+log.info(points.to_string())

@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_hessian
 
@@ -17,5 +17,4 @@ run_hessian(
     points_out=snakemake.output.points,
     map_out=snakemake.output.map,
     readings_out=snakemake.output.readings,
-    log=log,
 )

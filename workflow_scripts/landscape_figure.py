@@ -28,4 +28,4 @@ fig = plane_map(df, column, title, label, log=log_scale)
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)
 at = df.set_index(["a", "b"])[column]
-log(f"{column}: G={at.get((0.0, 0.0))} 1-S={at.get((1.0, 0.0))}")
+log.info(f"{column}: G={at.get((0.0, 0.0))} 1-S={at.get((1.0, 0.0))}")

@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_landscape_probe
 
@@ -15,5 +15,4 @@ run_landscape_probe(
     device_spec=snakemake.params.device,
     threads=snakemake.threads,
     table_out=snakemake.output.table,
-    log=log,
 )

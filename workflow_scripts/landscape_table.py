@@ -16,4 +16,4 @@ solutions = landscape_summary(
 for k, v in provenance_columns(read_metrics(snakemake.input.loss_meta)).items():
     solutions[k] = v
 write_csv(solutions, snakemake.output.solutions)
-log(solutions.to_string())
+log.info(solutions.to_string())

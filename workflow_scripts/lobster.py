@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_lobster_trajectory
 
@@ -19,5 +19,4 @@ run_lobster_trajectory(
     snapshots_out=snakemake.output.snapshots,
     init_out=snakemake.output.init,
     state_dir=snakemake.params.state_dir,
-    log=log,
 )

@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_oneshot
 
@@ -20,5 +20,4 @@ run_oneshot(
     metrics_out=snakemake.output.metrics,
     model_out=snakemake.output.model,
     checkpoint=snakemake.params.checkpoint,
-    log=log,
 )

@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import build_plane
 
@@ -18,5 +18,4 @@ build_plane(
     settings=snakemake.params.settings,
     plane_out=snakemake.output.plane,
     meta_out=snakemake.output.meta,
-    log=log,
 )

@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_plane_map
 
@@ -16,5 +16,4 @@ run_plane_map(
     device_spec=snakemake.params.device,
     threads=snakemake.threads,
     table_out=snakemake.output.table,
-    log=log,
 )

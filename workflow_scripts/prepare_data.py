@@ -1,17 +1,10 @@
-"""Make one data set present and md5-verified under data_dir (offline mirror or download)."""
+"""Make one data set present, md5-verified and parsed under data_dir (offline mirror or
+download); prepare_dataset writes the manifest and the tensors the other jobs read."""
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.data import prepare_dataset
-from sharpminima.provenance import atomic_write_json
 
-manifest = prepare_dataset(
-    snakemake.wildcards.dataset,
-    snakemake.params.data_dir,
-    mirror=snakemake.params.mirror,
-    log=log,
-)
-atomic_write_json(snakemake.output.manifest, manifest)
-log(f"verified {len(manifest['files'])} files ({manifest['source']})")
+prepare_dataset(snakemake.wildcards.dataset, snakemake.params.data_dir, mirror=snakemake.params.mirror)

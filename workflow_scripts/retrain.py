@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_retrain
 
@@ -23,5 +23,4 @@ run_retrain(
     metrics_out=snakemake.output.metrics,
     models_out=snakemake.output.models,
     state_dir=snakemake.params.state_dir,
-    log=log,
 )

@@ -12,4 +12,4 @@ split = make_split(n_train, snakemake.params.val_fraction, snakemake.params.seed
 meta = {"dataset": name, "n_train": n_train, "val_fraction": snakemake.params.val_fraction,
         "seed": snakemake.params.seed}
 save_split(snakemake.output.split, split, meta)
-log(f"{name}: {len(split['train'])} train / {len(split['val'])} validation indices")
+log.info(f"{name}: {len(split['train'])} train / {len(split['val'])} validation indices")

@@ -2,7 +2,7 @@
 
 from _adapter import start
 
-log = start(snakemake)
+start(snakemake)
 
 from sharpminima.experiments import run_dense
 
@@ -19,5 +19,4 @@ run_dense(
     init_out=snakemake.output.init,
     metrics_out=snakemake.output.metrics,
     checkpoint=snakemake.params.checkpoint,
-    log=log,
 )

@@ -1,0 +1,62 @@
+"""Each list of a kind is defined once, in the library: where the config schema names the
+same values (it must, to reject a typo before any job), its enum is exactly the library's list.
+Data sets and the landscape figures are read by the rules from the registry itself."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
+
+
+def _enum(*path):
+    node = SCHEMA
+    for key in path:
+        node = node[key]
+    return node["enum"] if "enum" in node else node["items"]["enum"]
+
+
+def _registries():
+    from sharpminima.hessian import SOLVERS
+    from sharpminima.landscape import HESSIAN_SPACES
+    from sharpminima.models import MODELS
+    from sharpminima.pruning import METHODS
+    from sharpminima.psp import PSP_NORM_READINGS, SECOND_ORDER
+    from sharpminima.training import SELECTIONS
+
+    landscape = ("properties", "landscape", "properties")
+    return [
+        (("$defs", "panel", "properties", "model"), [n for n in MODELS if not n.startswith("_")]),
+        (("properties", "methods"), METHODS),
+        (("properties", "selection"), SELECTIONS),
+        ((*landscape, "entropy2"), SECOND_ORDER),
+        ((*landscape, "psp_norm"), PSP_NORM_READINGS),
+        ((*landscape, "hessian", "properties", "space"), HESSIAN_SPACES),
+        ((*landscape, "hessian", "properties", "solver"), SOLVERS),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_the_schemas_enums_are_the_registries(index):
+    path, registry = _registries()[index]
+    assert sorted(_enum(*path)) == sorted(registry), path
+
+
+def test_data_sets_have_no_second_list():
+    """The schema leaves data set names to the registry (common.smk checks them against it)."""
+    assert "enum" not in SCHEMA["$defs"]["panel"]["properties"]["dataset"]
+    common = (Path(__file__).resolve().parents[1] / "rules/common.smk").read_text()
+    assert "from sharpminima.datasets import DATASETS" in common
+    assert "from sharpminima.paper_figures import" in common
+
+
+def test_the_registries_the_rules_read_import_no_torch():
+    """Snakemake reads them at every invocation: they must not pull in torch (~3 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sharpminima.datasets, sharpminima.paper_figures; "
+            "print('torch' in sys.modules, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
