@@ -60,10 +60,15 @@ check_config_schema(config)
 PANELS = config["panels"]
 
 
+def retrain_seeds_of(panel):
+    """A panel's retraining seeds: its own, else the top-level ``retrain_seeds``."""
+    return panel.get("retrain_seeds") or config["retrain_seeds"]
+
+
 def check_config_rules(config):
     """The rules the schema cannot say, checked before any job."""
     problems = []
-    if set(config["retrain_seeds"]) & set(config["seeds"]):
+    if set(config["retrain_seeds"]) & set(config["seeds"]):  # a panel's own: below
         problems.append(
             f"retrain_seeds: found {config['retrain_seeds']}; expected seeds other "
             f"than seeds {config['seeds']} (a re-init with the LOBSTER run's own seed "
@@ -71,6 +76,11 @@ def check_config_rules(config):
         )
     owners = {}
     for name, p in config["panels"].items():
+        if p["retrain_seeds"] and set(p["retrain_seeds"]) & set(config["seeds"]):
+            problems.append(
+                f"panels.{name}.retrain_seeds: found {p['retrain_seeds']}; expected seeds "
+                f"other than seeds {config['seeds']}"
+            )
         if p["dataset"] not in DATASET_REGISTRY:
             problems.append(
                 f"panels.{name}.dataset: found {p['dataset']!r}; expected one of "
@@ -109,10 +119,11 @@ def check_config_rules(config):
             "landscape's 1-S is the rewind retraining)"
         )
     rs = ls["retrain_seed"]
-    if rs is not None and rs not in config["retrain_seeds"]:
+    ls_seeds = retrain_seeds_of(config["panels"].get(ls["panel"], {}))
+    if rs is not None and rs not in ls_seeds:
         problems.append(
-            f"landscape.retrain_seed: found {rs}; expected one of retrain_seeds "
-            f"{config['retrain_seeds']}"
+            f"landscape.retrain_seed: found {rs}; expected one of the retraining seeds "
+            f"{ls_seeds} of panel {ls['panel']}"
         )
     if problems:
         config_error(problems)
@@ -256,7 +267,7 @@ LANDSCAPE = config["landscape"]
 LANDSCAPE_RETRAIN_SEED = (
     LANDSCAPE["retrain_seed"]
     if LANDSCAPE["retrain_seed"] is not None
-    else config["retrain_seeds"][0]
+    else retrain_seeds_of(PANELS[LANDSCAPE["panel"]])[0]
 )
 LANDSCAPE_DIR = f"results/landscape/{LANDSCAPE['panel']}"
 LANDSCAPE_MAP_KIND = {name: f.map_kind for name, f in MAP_FIGURES.items()}

@@ -27,7 +27,7 @@ rule fig1:
         panel=lambda wc: FIGURE_PANEL[wc.figure],
         settings=lambda wc: PANELS[FIGURE_PANEL[wc.figure]],
         seeds=SEEDS,
-        retrain_seeds=config["retrain_seeds"],
+        retrain_seeds=lambda wc: retrain_seeds_of(PANELS[FIGURE_PANEL[wc.figure]]),
         preset=config["preset"],
         selection=config["selection"],
     script:

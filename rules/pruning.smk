@@ -58,7 +58,7 @@ rule retrain:
     params:
         panel=settings_for("retrain"),
         target=lambda wc: float(wc.target),
-        seeds=config["retrain_seeds"],
+        seeds=lambda wc: retrain_seeds_of(PANELS[wc.panel]),
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         selection=config["selection"],

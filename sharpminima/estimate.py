@@ -14,7 +14,8 @@ data set's shape; every job's cost is its sample count times these per-sample ti
   earlier: the estimate is then an upper bound), a validation pass per epoch, and the
   bisection of each pruning event (``bisection_steps`` validation passes per event; events
   are counted as one per ``pwe + 1`` epochs, an upper bound);
-- each retraining job (method x target): ``len(retrain_seeds)`` runs of the retraining
+- each retraining job (method x target): ``len(retrain_seeds)`` (the panel's own, else the
+  top-level list) runs of the retraining
   recipe; each one-shot job: its fine-tuning recipe;
 - the landscape: the map points (one forward pass over ``landscape.samples`` each), the
   Hessian (about 30 Hessian-vector products, each ~3 forward passes of ``hessian.samples``,
@@ -155,7 +156,8 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
     n_train = _n(panel, "train_samples", spec.n_train - n_val_full)
     n_val = _n(panel, "val_samples", n_val_full)
     n_test = _n(panel, "test_samples", spec.n_test)
-    seeds, rseeds = cfg.get("seeds", [0]), cfg.get("retrain_seeds", [101, 102])
+    seeds = cfg.get("seeds", [0])
+    rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
     methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
     targets = panel["targets"]
     jobs = []

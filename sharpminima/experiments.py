@@ -555,7 +555,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
         model.eval()
         s = psp_statistics(model, x, y, data.num_classes, batch_size=settings["batch_size"],
                            second_order=(settings["entropy2"],))
-        row = {"epoch": epoch, "loss": s["loss"], "train_accuracy": s["accuracy"],
+        row = {"epoch": epoch, "loss": s["loss"], "train_error": s["error"],
                "psp_norm_mean_square": s["psp_l2_norm"], "psp_norm_l2": s["psp_euclidean_norm"],
                "entropy1": s["entropy_first_order"],
                "entropy2": s[f"entropy_second_order_{settings['entropy2']}"]}

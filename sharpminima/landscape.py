@@ -21,7 +21,7 @@ to the parameters' dtype, so that ``(0, 0)`` is ``G`` and ``(1, 0)`` is ``1-S`` 
   ``meta["g_index"]`` / ``meta["s_index"]`` say where (or None).
 
 The plane is made once (:func:`make_plane`), saved (:meth:`Plane.save`, atomic), and every map
-reads the same file. Maps: :func:`map_plane` (loss, accuracy, PSP norm, PSP entropies, one
+reads the same file. Maps: :func:`map_plane` (loss, error in %, PSP norm, PSP entropies, one
 pass per point) and :func:`map_hessian` (top-k Hessian eigenvalues per point).
 
 Speed: by default the maps evaluate a dead-neuron-compacted network (``compact.py``), exact for
@@ -45,7 +45,7 @@ import torch.nn as nn
 
 from .compact import compact_model
 from .provenance import atomic_torch_save
-from .psp import DEFAULT_JOINT_MAX_PAIRS, QUANTITIES, evaluate
+from .psp import DEFAULT_JOINT_MAX_PAIRS, QUANTITIES, measure
 
 __all__ = ["Plane", "make_plane", "plane_point", "map_plane", "map_hessian", "tune_malloc",
            "QUANTITIES", "PLANE_FORMAT"]
@@ -53,10 +53,10 @@ __all__ = ["Plane", "make_plane", "plane_point", "map_plane", "map_hessian", "tu
 PLANE_FORMAT = "sharpminima.plane/1"
 _log = logging.getLogger(__name__)
 
-# evaluate() keys -> map column names
+# psp.measure() keys -> map column names
 _RESULT_KEYS = {
     "loss": "loss",
-    "accuracy": "accuracy",
+    "error": "error",
     "psp_norm": "psp_l2_norm",
     "psp_norm_l2": "psp_euclidean_norm",
     "entropy1": "entropy_first_order",
@@ -325,7 +325,7 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
     model.eval()
     if num_classes is None:
         num_classes = _num_classes(model, y)
-    needs_psp = any(k not in ("loss", "accuracy") for k in q)
+    needs_psp = any(k not in ("loss", "error") for k in q)
     net, info = (None, {"supported": False, "reason": "compact=False"})
     if compact:
         net, info = compact_model(model, plane.mask, keep_unused=needs_psp)
@@ -347,7 +347,7 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
             else:
                 model.load_state_dict(theta)
                 target = model
-            r = evaluate(target, x, y, num_classes, batch_size, q, joint_max_pairs, seed)
+            r = measure(target, x, y, num_classes, batch_size, q, joint_max_pairs, seed)
             row = {"i": i, "j": j, "a": a, "b": b}
             for k in q:
                 row[k] = r[_RESULT_KEYS[k]]

@@ -11,7 +11,7 @@ from typing import NamedTuple
 # The maps on the plane, one job each, and the quantities each measures in one pass per point
 # ("entropy2" is measured by the configured second-order definition: entropy2_<definition>).
 MAP_KINDS: dict[str, tuple[str, ...]] = {
-    "loss": ("loss", "accuracy"),
+    "loss": ("loss", "error"),
     "psp": ("psp_norm", "psp_norm_l2", "entropy1", "entropy2"),
 }
 

@@ -21,8 +21,6 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 from . import __version__
 
 
@@ -65,6 +63,8 @@ def atomic_write_json(path, obj) -> None:
 
 
 def atomic_torch_save(obj, path) -> None:
+    import torch  # here, so that table and figure jobs never import torch (~3 s each)
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -79,7 +79,7 @@ def atomic_savefig(fig, path, **kwargs) -> None:
 def _json_default(o):
     if isinstance(o, Path):
         return str(o)
-    if isinstance(o, torch.device):
+    if type(o).__name__ == "device":  # torch.device
         return str(o)
     if hasattr(o, "item"):
         return o.item()
@@ -113,22 +113,23 @@ RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplo
 @lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
     """Python's version and the installed version of each of :data:`RECORDED_PACKAGES`
-    (``importlib.metadata``; "not installed" where absent). torch's is its build's own
-    ``torch.__version__``, whose local label (``+cu130``, ``+cpu``) the metadata drops."""
+    (``importlib.metadata``; "not installed" where absent). A CUDA job's device description
+    adds the CUDA version torch was built with."""
     versions = {"python": platform.python_version()}
     for name in RECORDED_PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    versions["torch"] = torch.__version__
     return versions
 
 
 def device_description(device) -> str:
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)}"
+        return f"cuda:{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
     return f"cpu:{platform.processor() or platform.machine()} threads={torch.get_num_threads()}"
 
 

@@ -64,13 +64,13 @@ __all__ = [
     "PSPAccumulator",
     "psp_statistics",
     "psp_statistics_loop",
-    "evaluate",
+    "measure",
 ]
 
 SECOND_ORDER = ("agreement", "joint")
 # The readings of Fig. 3's "PSP L2 norm" (config landscape.psp_norm) -> their column.
 PSP_NORM_READINGS = {"mean_square": "psp_norm_mean_square", "l2": "psp_norm_l2"}
-QUANTITIES = ("loss", "accuracy", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement",
+QUANTITIES = ("loss", "error", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement",
               "entropy2_joint")
 DEFAULT_JOINT_MAX_PAIRS = 200_000
 
@@ -375,11 +375,12 @@ class _DenseObserved:
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 1000,
+def measure(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 1000,
              quantities: Sequence[str] = ("loss",),
              joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
              layers: Sequence[str] | None = None) -> dict:
-    """One pass over ``(x, y)``: mean cross-entropy ``loss``, ``accuracy``, and, when any of
+    """One pass over ``(x, y)``: mean cross-entropy ``loss``, ``error`` (% misclassified, the unit
+    of every error in this package), and, when any of
     ``psp_norm``, ``entropy1``, ``entropy2_agreement``, ``entropy2_joint`` is in ``quantities``,
     the PSP statistics of :class:`PSPAccumulator` (keys as :func:`psp_statistics`).
 
@@ -420,13 +421,13 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_si
             logits = fwd(xb)
         if "loss" in q:
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
-        if "accuracy" in q:
+        if "error" in q:
             correct += int((logits.argmax(1) == yb).sum())
     out: dict = {"n_samples": N}
     if "loss" in q:
         out["loss"] = float(loss_sum) / N
-    if "accuracy" in q:
-        out["accuracy"] = correct / N
+    if "error" in q:
+        out["error"] = 100.0 * (N - correct) / N
     if acc is not None:
         out.update(acc.result())
     return out
@@ -441,24 +442,24 @@ def psp_statistics(model, x: torch.Tensor, y: torch.Tensor, num_classes: int,
     Returns ``psp_l2_norm``, ``entropy_first_order``, ``entropy_second_order_<def>`` for each
     definition in ``second_order`` (``agreement``, ``joint``), ``per_layer`` (the same per
     hidden layer, plus ``neurons``, and for ``joint`` the number of pairs and whether they are
-    all of them), ``layers``, ``n_samples``, and ``loss`` / ``accuracy`` (free in the same pass).
+    all of them), ``layers``, ``n_samples``, and ``loss`` / ``error`` (free in the same pass).
     ``model`` is an ``nn.Module`` (put in eval mode here and restored) or a loaded
     :class:`compact.CompactNet`.
     """
     bad = set(second_order) - set(SECOND_ORDER)
     if bad:
         raise ValueError(f"unknown second-order definitions {sorted(bad)}; known: {SECOND_ORDER}")
-    quantities = (["loss", "accuracy", "psp_norm", "psp_norm_l2", "entropy1"]
+    quantities = (["loss", "error", "psp_norm", "psp_norm_l2", "entropy1"]
                   + [f"entropy2_{s}" for s in second_order])
     if isinstance(model, nn.Module):
         was = model.training
         model.eval()
         try:
-            return evaluate(model, x, y, num_classes, batch_size, quantities,
+            return measure(model, x, y, num_classes, batch_size, quantities,
                             joint_max_pairs, seed, layers)
         finally:
             model.train(was)
-    return evaluate(model, x, y, num_classes, batch_size, quantities,
+    return measure(model, x, y, num_classes, batch_size, quantities,
                     joint_max_pairs, seed, layers)
 
 

@@ -55,7 +55,7 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     prov = d0["provenance"]
     lines = [f"- code version: `{prov.get('code_version')}`; device: {prov.get('device_description') or prov.get('device')}; "
              f"torch {prov.get('libraries', {}).get('torch')}; host `{prov.get('host')}`",
-             f"- LOBSTER seeds {seeds}; retraining seeds {cfg.get('retrain_seeds')}; selection "
+             f"- LOBSTER seeds {seeds}; retraining seeds {panel.get('retrain_seeds') or cfg.get('retrain_seeds')}; selection "
              f"`{cfg.get('selection', 'best_val')}`", ""]
     t = rule_times(results, panel_name)
     if len(t):

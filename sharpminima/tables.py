@@ -112,7 +112,7 @@ def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajecto
     """The numbers of the landscape at its two solutions, G (grid point ``g_index``) and 1-S
     (``s_index``), read from the maps of the same plane, the Hessian points, the LOBSTER
     trajectory (G's test error) and the rewind retraining (1-S's test error, the seed the
-    plane used): one row per solution. Errors are in %, the training accuracy a fraction."""
+    plane used): one row per solution. Errors are in %, as everywhere."""
     loss, psp, hess = pd.read_csv(loss_csv), pd.read_csv(psp_csv), pd.read_csv(hessian_csv)
     event = next(e for e in trajectory["events"] if e["event"] == plane_meta["event"])
     run = next(r for r in rewind_metrics["runs"] if r["seed"] == plane_meta["retrain_seed"])
@@ -127,7 +127,7 @@ def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajecto
             "panel": plane_meta["panel"], "solution": sol, "target": plane_meta["target"],
             "pruned_params_pct": plane_meta["pruned_params_pct"],
             "pruned_neurons_pct": plane_meta["pruned_neurons_pct"],
-            "test_error": test_error[sol], "loss": lo["loss"], "train_accuracy": lo["accuracy"],
+            "test_error": test_error[sol], "loss": lo["loss"], "train_error": lo["error"],
             **{c: ps[c] for c in PSP_COLUMNS if c in ps.index},
             **{c: h[c] for c in eig_cols}, "eig_mean": h["eig_mean"],
         })

@@ -111,7 +111,7 @@ def test_map_compact_equals_dense_loop(caplog):
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(40, 1, 14, 14, generator=gen)
     y = torch.randint(0, 3, (40,), generator=gen)
-    q = ("loss", "accuracy", "psp_norm", "entropy1", "entropy2_agreement", "entropy2_joint")
+    q = ("loss", "error", "psp_norm", "entropy1", "entropy2_agreement", "entropy2_joint")
     caplog.set_level(logging.INFO)
     a = map_plane(TinyConv, plane, x, y, q, batch_size=16, compact=True, joint_max_pairs=50,
                   per_layer=True)

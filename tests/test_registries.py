@@ -51,12 +51,16 @@ def test_data_sets_have_no_second_list():
     assert "from sharpminima.paper_figures import" in common
 
 
-def test_the_registries_the_rules_read_import_no_torch():
-    """Snakemake reads them at every invocation: they must not pull in torch (~3 s)."""
+@pytest.mark.parametrize("modules, heavy", [
+    # Snakemake reads these at every invocation
+    ("sharpminima.datasets, sharpminima.paper_figures", "['torch', 'matplotlib']"),
+    # the table, figure and claims jobs: no torch (~3 s of start-up per job)
+    ("sharpminima.tables, sharpminima.figures, sharpminima.claims, sharpminima.provenance", "['torch']"),
+])
+def test_light_modules_import_nothing_heavy(modules, heavy):
     import subprocess
     import sys
 
-    code = ("import sys, sharpminima.datasets, sharpminima.paper_figures; "
-            "print('torch' in sys.modules, 'matplotlib' in sys.modules)")
+    code = f"import sys, {modules}; print([m for m in {heavy} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.strip() == "[]"

@@ -13,7 +13,7 @@ def _write(tmp_path, g, s):
     for i in range(3):
         for j in range(2):
             v = g if (i, j) == (0, 1) else s if (i, j) == (2, 1) else {k: 999.0 for k in g}
-            rows_loss.append({"i": i, "j": j, "a": i, "b": j, "loss": v["loss"], "accuracy": 0.5})
+            rows_loss.append({"i": i, "j": j, "a": i, "b": j, "loss": v["loss"], "error": 50.0})
             rows_psp.append({"i": i, "j": j, "a": i, "b": j, "psp_norm": v["psp_norm"],
                              "entropy1": v["entropy1"], "entropy2": v["entropy2"]})
     pd.DataFrame(rows_loss).to_csv(tmp_path / "loss.csv", index=False)
