@@ -30,7 +30,7 @@ def test_lint_is_clean():
 
 
 @pytest.mark.parametrize("configs, targets", [
-    (["config.yaml"], 4 + 4 + 3 + 1),
+    (["config.yaml"], 3 + 3 + 2 + 1),
     (["config.yaml", "presets/paper.yaml"], 6 + 7 + 4 + 3),
 ], ids=["default", "paper"])
 def test_dry_run_plans_every_panel(configs, targets, tmp_path):
