@@ -259,7 +259,9 @@ def fig1_inputs(wildcards):
 
 
 def fig1_figures():
-    return expand("results/figures/{figure}.{ext}", figure=FIGURE_PANEL, ext=FIGURE_FORMATS)
+    return expand(
+        "results/figures/{figure}.{ext}", figure=FIGURE_PANEL, ext=FIGURE_FORMATS
+    )
 
 
 # -- the landscape (Fig. 2, 3, 4)

@@ -13,6 +13,8 @@ rule train_dense:
         "logs/{panel}/dense/s{seed}.log",
     benchmark:
         "results/benchmarks/{panel}/dense/s{seed}.tsv"
+    # one-shot pruning waits for it
+    priority: 20
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_threads

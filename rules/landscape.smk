@@ -10,6 +10,8 @@ rule plane:
         meta="results/landscape/{panel}/plane.json",
     log:
         "logs/landscape/{panel}/plane.log",
+    # the run's last chain: as soon as its inputs exist
+    priority: 40
     conda:
         "../envs/sharpminima.yaml"
     params:
@@ -35,6 +37,8 @@ rule plane_map:
         "results/benchmarks/landscape/{panel}/{kind}.tsv"
     wildcard_constraints:
         kind=_alternatives(MAP_KINDS),
+    # the run's last chain: as soon as its inputs exist
+    priority: 40
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_threads
@@ -65,6 +69,8 @@ rule hessian:
         "logs/landscape/{panel}/hessian.log",
     benchmark:
         "results/benchmarks/landscape/{panel}/hessian.tsv"
+    # the run's last chain: as soon as its inputs exist
+    priority: 40
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_threads
@@ -93,6 +99,8 @@ rule landscape_probe:
         "logs/landscape/{panel}/probe.log",
     benchmark:
         "results/benchmarks/landscape/{panel}/probe.tsv"
+    # the run's last chain: as soon as its inputs exist
+    priority: 40
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_threads

@@ -14,6 +14,8 @@ rule lobster:
         "logs/{panel}/lobster/s{seed}.log",
     benchmark:
         "results/benchmarks/{panel}/lobster/s{seed}.tsv"
+    # the longest jobs, which every retraining and the landscape wait for, start first
+    priority: 30
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_threads
@@ -48,6 +50,8 @@ rule retrain:
         "results/benchmarks/{panel}/{method}/s{seed}/t{target}.tsv"
     wildcard_constraints:
         method=_alternatives(RETRAIN_METHODS),
+    # before one-shot: the landscape waits for a retraining
+    priority: 10
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_threads
