@@ -265,13 +265,10 @@ def _prepared_still_valid(spec: DatasetSpec, data_dir: Path, files: dict) -> str
     manifest and tensors are intact (torch.save is not byte-reproducible, so they are kept
     rather than rewritten); None when they must be parsed again."""
     try:
-        old = json.loads(manifest_path(spec.name, data_dir).read_text())
-        path = data_dir / old["tensors"]["path"]
-        if old["files"] == files and _md5_of(path.read_bytes()) == old["tensors"]["md5"]:
-            return old["tensors"]["md5"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
+        manifest, _ = _checked_prepared_bytes(spec, data_dir)
+    except (DataError, OSError):
+        return None
+    return manifest["tensors"]["md5"] if manifest.get("files") == files else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,14 +280,15 @@ def _md5_of(buf: bytes | bytearray) -> str:
     return hashlib.md5(buf).hexdigest()
 
 
-def _read_prepared(spec: DatasetSpec, data_dir: Path) -> dict[str, Tensor]:
-    """The tensors :func:`prepare_dataset` wrote, md5-checked against its manifest as they are
-    read: a file changed or truncated after the preparation fails here, naming it, in every job
-    that reads it."""
+def _checked_prepared_bytes(spec: DatasetSpec, data_dir: Path) -> tuple[dict, bytes]:
+    """The manifest :func:`prepare_dataset` wrote and the bytes of the tensors it lists,
+    md5-checked against it: a file changed or truncated after the preparation fails here,
+    naming it."""
     man_path = manifest_path(spec.name, data_dir)
     redo = f"delete it and rerun to prepare {spec.name} again"
     try:
-        expected = json.loads(man_path.read_text())["tensors"]
+        manifest = json.loads(man_path.read_text())
+        expected = manifest["tensors"]
         path = data_dir / expected["path"]
     except FileNotFoundError:
         raise DataError(f"{spec.name}: no manifest {man_path}; run prepare_dataset first") from None
@@ -305,11 +303,20 @@ def _read_prepared(spec: DatasetSpec, data_dir: Path) -> dict[str, Tensor]:
     if found != expected["md5"]:
         raise ChecksumError(path, expected["md5"], found,
                             f"the file changed after the data set was prepared ({man_path}): {redo}")
+    return manifest, buf
+
+
+def _read_prepared(spec: DatasetSpec, data_dir: Path) -> dict[str, Tensor]:
+    """The tensors :func:`prepare_dataset` wrote, checked by :func:`_checked_prepared_bytes`
+    in every job that reads them."""
+    manifest, buf = _checked_prepared_bytes(spec, data_dir)
     try:
         t = torch.load(io.BytesIO(buf), weights_only=True)
         return {k: t[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except Exception as e:
-        raise DataError(f"{path}: not a prepared data set ({type(e).__name__}: {e}); {redo}") from e
+        path = data_dir / manifest["tensors"]["path"]
+        raise DataError(f"{path}: not a prepared data set ({type(e).__name__}: {e}); delete it and "
+                        f"rerun to prepare {spec.name} again") from e
 
 
 def _normalise(x: Tensor, spec: DatasetSpec, device: torch.device | str) -> Tensor:
