@@ -5,7 +5,9 @@ The Hessian is taken with respect to the parameters on the mask's support only: 
 (parameters outside the mask dict, non-prunable ones, are held fixed; for the registry models
 every parameter is prunable). The loss is the mean cross-entropy over the ``N`` samples given,
 in one batch (as pyhessian's ``data=(x, y)``), with the model in eval mode (as pyhessian sets
-it: BatchNorm uses its running statistics).
+it: BatchNorm uses its running statistics, held fixed). On the plane
+(``landscape.map_hessian``) those statistics are first re-estimated at each point
+(``landscape.recalibrate_batchnorm``); here they are the model's as given.
 
 Solvers:
 

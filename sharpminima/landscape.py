@@ -10,15 +10,29 @@ computed in float64 as ``(1 - a) theta(G) + a theta(1-S) + b v`` (the same point
 to the parameters' dtype, so that ``(0, 0)`` is ``G`` and ``(1, 0)`` is ``1-S`` *bit for bit*.
 
 - Only the mask's parameters (the prunable ones) move. Every other entry of the state (non-
-  prunable parameters, BatchNorm running statistics and other buffers) is taken from ``G``.
-  ``G`` and ``1-S`` must be zero off the mask (they share it: 1-S retrains G's mask), so every
-  point of the plane is zero off the mask too and lives in the mask's subspace.
+  prunable parameters and buffers) that :func:`plane_point` returns is taken from ``G``; the
+  maps then replace the BatchNorm running statistics (below). ``G`` and ``1-S`` must be zero
+  off the mask (they share it: 1-S retrains G's mask), so every point of the plane is zero off
+  the mask too and lives in the mask's subspace.
 - ``v``: one ``torch.Generator`` seeded with ``seed``, a float64 normal draw of each mask
   tensor's full shape in the mask's key order, times the mask.
 - Grid: ``a_i = a0 + (a1 - a0) i / (res_a - 1)`` in float64, and likewise ``b_j``; values within
   1e-12 of 0 or 1 are snapped to exactly 0 / 1. G and 1-S are grid points when
   ``(res_a - 1)`` is a multiple of 4 with the default range (and ``res_b`` odd);
   ``meta["g_index"]`` / ``meta["s_index"]`` say where (or None).
+
+**BatchNorm at a point** (docs/methods.md §3, **decision**, as the loss-landscape code of Li et
+al. 2018): a point's BatchNorm statistics are those of the network at that point, not G's.
+Before a point is evaluated (:func:`map_plane`, :func:`map_hessian`),
+:func:`recalibrate_batchnorm` re-estimates the running mean and variance of every BatchNorm
+layer that tracks them, on the first ``bn_samples`` samples of the map's data (default: all of
+them) in consecutive batches of ``bn_batch_size`` (default: the map's ``batch_size``;
+:func:`map_hessian`: one batch, as its loss); then the point is evaluated in eval mode. The
+estimate depends only on the point's parameters and on the data, and ``(0, 0)`` / ``(1, 0)``
+*are* G / 1-S bit for bit, so the numbers at ``(0, 0)`` and ``(1, 0)`` are exactly those of G
+and 1-S after the same recalibration on the same data (not those of G and 1-S with the
+statistics stored at the end of their training). A model without BatchNorm is evaluated as it
+is: no extra pass, the same numbers as without the rule.
 
 The plane is made once (:func:`make_plane`), saved (:meth:`Plane.save`, atomic), and every map
 reads the same file. Maps: :func:`map_plane` (loss, error in %, PSP norm, PSP entropies, one
@@ -45,10 +59,10 @@ import torch.nn as nn
 
 from .compact import compact_model
 from .provenance import atomic_torch_save
-from .psp import DEFAULT_JOINT_MAX_PAIRS, QUANTITIES, measure
+from .psp import DEFAULT_JOINT_MAX_PAIRS, QUANTITIES, hidden_layers, measure
 
 __all__ = ["Plane", "make_plane", "plane_point", "map_plane", "map_hessian", "tune_malloc",
-           "QUANTITIES", "PLANE_FORMAT"]
+           "recalibrate_batchnorm", "batchnorm_layers", "QUANTITIES", "PLANE_FORMAT"]
 
 PLANE_FORMAT = "sharpminima.plane/1"
 _log = logging.getLogger(__name__)
@@ -112,7 +126,14 @@ def _index_of(g: torch.Tensor, value: float):
 class Plane:
     """The plane: ``origin`` = theta(G) (the full state dict: parameters and buffers),
     ``end`` = theta(1-S) on the mask's keys, ``u = end - origin`` and ``v`` (float64, mask's
-    keys), ``mask``, the grid axes ``a`` and ``b`` (float64) and ``meta`` (JSON-able)."""
+    keys), ``mask``, the grid axes ``a`` and ``b`` (float64) and ``meta`` (JSON-able).
+
+    ``origin``'s buffers are G's as stored at the end of its training. :func:`plane_point`
+    returns them at every point and the maps load them, but for a model with BatchNorm the
+    maps then re-estimate the running statistics at each point (:func:`recalibrate_batchnorm`),
+    so G's stored statistics enter no map; they stay in the file as G's own state (what G
+    computes as trained). Other buffers (none in the registry's models) are G's at every
+    point."""
 
     origin: dict
     end: dict
@@ -228,7 +249,8 @@ def make_plane(theta_g: Mapping[str, torch.Tensor] | nn.Module,
 
 
 def plane_point(plane: Plane, a: float, b: float, device=None) -> dict[str, torch.Tensor]:
-    """The full state dict at ``theta(a, b)`` (the mask's entries move; the rest is G)."""
+    """The full state dict at ``theta(a, b)`` (the mask's entries move; the rest, buffers
+    included, is G: the maps re-estimate BatchNorm statistics after loading it)."""
     a = float(a)
     b = float(b)
     out = {}
@@ -241,6 +263,68 @@ def plane_point(plane: Plane, a: float, b: float, device=None) -> dict[str, torc
             t = g
         out[k] = t if device is None else t.to(device)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# BatchNorm statistics at a point
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of ``model`` that keep running statistics (the ones eval mode
+    reads, and :func:`recalibrate_batchnorm` re-estimates)."""
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int | None = None) -> int:
+    """Re-estimate the running statistics of every BatchNorm layer of ``model`` (those of
+    :func:`batchnorm_layers`) from the samples ``x``, at the model's current parameters.
+
+    Definition: each such layer's running statistics are reset (mean 0, variance 1, counter
+    0) and its momentum set to ``None`` (cumulative average); with the BatchNorm layers in
+    train mode and every other module in eval mode (so that dropout and the like stay off),
+    ``x`` is passed forward without gradients in consecutive batches of ``batch_size``
+    samples (``None``: one batch). The running mean is then the mean over the batches of the
+    batch means, the running variance the mean over the batches of the (unbiased) batch
+    variances; with one batch, the sample mean and unbiased variance of ``x``. Momenta and
+    every module's train/eval mode are restored afterwards. Deterministic: the same
+    parameters and ``x`` give the same statistics. (``torch.optim.swa_utils.update_bn`` does
+    the same with the whole model in train mode.)
+
+    Returns the number of layers re-estimated; 0, and nothing is run, for a model without
+    BatchNorm."""
+    bns = batchnorm_layers(model)
+    if not bns:
+        return 0
+    n = int(x.shape[0])
+    if n == 0:
+        raise ValueError("recalibrate_batchnorm: no samples")
+    bs = n if batch_size is None else int(batch_size)
+    modes = [(m, m.training) for m in model.modules()]
+    momenta = [(bn, bn.momentum) for bn in bns]
+    try:
+        model.eval()
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None
+            bn.train()
+        for i in range(0, n, bs):
+            model(x[i:i + bs])
+    finally:
+        for bn, mom in momenta:
+            bn.momentum = mom
+        for m, t in modes:
+            m.training = t
+    return len(bns)
+
+
+def _bn_data(x: torch.Tensor, bn_samples: int | None) -> torch.Tensor:
+    if bn_samples is None:
+        return x
+    if not 0 < int(bn_samples) <= x.shape[0]:
+        raise ValueError(f"bn_samples={bn_samples} must be in [1, {x.shape[0]}] (the map's samples)")
+    return x[:int(bn_samples)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,22 +381,30 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
               quantities: Sequence[str] = ("loss", "psp_norm", "entropy1", "entropy2_agreement"),
               batch_size: int = 1000, compact: bool = True, num_classes: int | None = None,
               joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
-              points: Iterable[tuple[int, int]] | None = None, per_layer: bool = False):
+              points: Iterable[tuple[int, int]] | None = None, per_layer: bool = False,
+              bn_samples: int | None = None, bn_batch_size: int | None = None):
     """Evaluate ``quantities`` (any of :data:`QUANTITIES`) at every grid point (or at
     ``points``, a subset of ``(i, j)`` indices), one pass over ``(x, y)`` per point.
 
     ``model``: an ``nn.Module`` of the plane's architecture, or a callable building one. Its
     state is overwritten (``origin`` is loaded first, so buffers and non-prunable parameters
     come from G); it is moved to ``x.device`` and put in eval mode.
+    BatchNorm (module docstring): for a model with BatchNorm, each point's running
+    statistics are re-estimated by :func:`recalibrate_batchnorm` on ``x[:bn_samples]``
+    (``None``: all of ``x``) in batches of ``bn_batch_size`` (``None``: ``batch_size``) before
+    the point's pass; the values at ``(0, 0)`` / ``(1, 0)`` are G's / 1-S's after that same
+    recalibration. A model without BatchNorm: no extra pass, the numbers are unchanged.
     ``compact=True`` uses the dead-neuron-compacted network where the architecture allows
-    (exact); otherwise, or with ``compact=False``, the dense point-by-point loop.
+    (exact; never with BatchNorm); otherwise, or with ``compact=False``, the dense
+    point-by-point loop.
     Progress goes to ``logging`` (logger ``sharpminima.landscape``, level INFO): one line per
     grid row with the ETA.
 
     Returns a pandas DataFrame with columns ``i, j, a, b`` and one per quantity (plus
     ``"<quantity>:<layer>"`` per hidden layer with ``per_layer=True``); ``df.attrs`` holds
-    ``compacted``, ``compact_info``, ``seconds``, ``n_samples``, and for ``entropy2_joint``
-    the pairs used per layer.
+    ``compacted``, ``compact_info``, ``seconds``, ``n_samples``, ``batchnorm`` (``None``
+    without BatchNorm, else the layers, samples and batch size of the recalibration), and for
+    ``entropy2_joint`` the pairs used per layer.
     """
     import pandas as pd
 
@@ -326,13 +418,21 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
     if num_classes is None:
         num_classes = _num_classes(model, y)
     needs_psp = any(k not in ("loss", "error") for k in q)
+    n_bn = len(batchnorm_layers(model))
+    x_bn = _bn_data(x, bn_samples) if n_bn else None
+    bn_bs = batch_size if bn_batch_size is None else int(bn_batch_size)
     net, info = (None, {"supported": False, "reason": "compact=False"})
-    if compact:
+    if compact and n_bn:
+        # the compacted net has no BatchNorm: its statistics must move with the point
+        info = {"supported": False, "reason": "BatchNorm: statistics re-estimated per point"}
+    elif compact:
         net, info = compact_model(model, plane.mask, keep_unused=needs_psp)
         if net is None:
             _log.info(f"map_plane: compaction unsupported ({info.get('reason')}); dense loop")
         else:
             _log.info(f"map_plane: compacted network, {info['alive_units']}/{info['units']} units computed")
+    # the PSP layers once, not once per point (finding them traces the model)
+    layers = hidden_layers(model) if needs_psp and net is None else None
     pts = _select_points(plane, points)
     prog = _Progress(pts, "map_plane")
     rows = []
@@ -346,8 +446,10 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
                 target = net
             else:
                 model.load_state_dict(theta)
+                if n_bn:
+                    recalibrate_batchnorm(model, x_bn, bn_bs)
                 target = model
-            r = measure(target, x, y, num_classes, batch_size, q, joint_max_pairs, seed)
+            r = measure(target, x, y, num_classes, batch_size, q, joint_max_pairs, seed, layers)
             row = {"i": i, "j": j, "a": a, "b": b}
             for k in q:
                 row[k] = r[_RESULT_KEYS[k]]
@@ -368,6 +470,8 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
         "seconds": time.perf_counter() - t0,
         "n_samples": int(x.shape[0]),
         "quantities": q,
+        "batchnorm": None if not n_bn else {
+            "layers": n_bn, "recalibration_samples": int(x_bn.shape[0]), "batch_size": int(bn_bs)},
     })
     if joint_info is not None:
         df.attrs["joint_pairs"] = joint_info
@@ -379,10 +483,19 @@ HESSIAN_SPACES = ("mask", "full")
 
 def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 5,
                 points: Iterable[tuple[int, int]] | None = None, solver: str = "lanczos",
-                seed: int = 0, tol: float = 1e-3, compact: bool = True, space: str = "mask"):
+                seed: int = 0, tol: float = 1e-3, compact: bool = True, space: str = "mask",
+                bn_samples: int | None = None, bn_batch_size: int | None = None):
     """Top-``k`` Hessian eigenvalues at grid points (all, or ``points``: e.g. G's and 1-S's
     indices, ``plane.meta["g_index"]``, ``["s_index"]``, or a coarse sub-grid). Returns a
-    DataFrame ``i, j, a, b, eig1..eigk (descending), eig_mean, n_hvp``.
+    DataFrame ``i, j, a, b, eig1..eigk (descending), eig_mean, n_hvp`` (``df.attrs
+    ["batchnorm"]`` as :func:`map_plane`'s).
+
+    BatchNorm: as in :func:`map_plane`, each point's running statistics are re-estimated
+    (:func:`recalibrate_batchnorm` on ``x[:bn_samples]``, in batches of ``bn_batch_size``,
+    ``None``: one batch, as the Hessian's loss takes ``x``) before its Hessian, which is then
+    that of the loss in eval mode with those statistics held fixed; the values at G's and
+    1-S's points are those of G and 1-S after the same recalibration. Without BatchNorm
+    nothing changes.
 
     ``space``: ``mask`` (default) differentiates with respect to the kept parameters only
     (``mask . H . mask``, the sparse subspace); ``full`` with respect to every prunable
@@ -397,6 +510,8 @@ def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 
 
     model = _resolve_model(model).to(x.device)
     model.load_state_dict({kk: v.to(x.device) for kk, v in plane.origin.items()})
+    n_bn = len(batchnorm_layers(model))
+    x_bn = _bn_data(x, bn_samples) if n_bn else None
     pts = _select_points(plane, points)
     prog = _Progress(pts, "map_hessian")
     mask = plane.mask
@@ -406,6 +521,8 @@ def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 
     rows = []
     for i, j, a, b in pts:
         model.load_state_dict(plane_point(plane, a, b, device=x.device))
+        if n_bn:
+            recalibrate_batchnorm(model, x_bn, bn_batch_size)
         vals, n = top_eigenvalues(model, mask, x, y, k=k, solver=solver, seed=seed,
                                   tol=tol, compact=compact)
         row = {"i": i, "j": j, "a": a, "b": b}
@@ -414,4 +531,8 @@ def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 
         row["n_hvp"] = n
         rows.append(row)
         prog.tick(i)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["batchnorm"] = None if not n_bn else {
+        "layers": n_bn, "recalibration_samples": int(x_bn.shape[0]),
+        "batch_size": int(x_bn.shape[0] if bn_batch_size is None else bn_batch_size)}
+    return df

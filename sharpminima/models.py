@@ -7,7 +7,11 @@
   (431,080 parameters).
 - ``resnet32``: ResNet-32 for CIFAR (He et al. 2016, Sec. 4.2): 3 stages x 5 basic blocks of
   16/32/64 channels, option-A (parameter-free) shortcuts, convs without bias, kaiming-normal
-  init (464,154 parameters).
+  init (464,154 parameters). Each ReLU is its own ``nn.ReLU`` module (``relu`` after the stem,
+  ``relu1`` / ``relu2`` in each block, 31 in all), called once per forward: ``psp.py`` reads a
+  neuron's PSP as the input of its ReLU module (after BatchNorm, and after the residual
+  addition for ``relu2``). The modules hold no state: the state dict is that of the
+  functional-ReLU version.
 
 A user adds a model by decorating a constructor with ``@register("name")``.
 """
@@ -89,32 +93,44 @@ class BasicBlock(nn.Module):
         self.shortcut = (
             _ShortcutA(planes) if stride != 1 or in_planes != planes else nn.Identity()
         )
+        # ReLU modules, not F.relu: the PSP hooks read their inputs (psp.py)
+        self.relu1 = nn.ReLU()
+        self.relu2 = nn.ReLU()
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return self.relu2(out + self.shortcut(x))
 
 
 class ResNetCifar(nn.Module):
-    def __init__(self, blocks_per_stage: int, num_classes: int = 10):
+    """ResNet for CIFAR with ``blocks_per_stage`` basic blocks in each of three stages of
+    ``widths`` channels (He et al.: 16/32/64; each stage doubles the last, as option-A
+    shortcuts need). Smaller widths give the tiny residual networks of the tests."""
+
+    def __init__(self, blocks_per_stage: int, num_classes: int = 10,
+                 widths: tuple[int, int, int] = (16, 32, 64), in_channels: int = 3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        layers, in_planes = [], 16
-        for i, planes in enumerate((16, 32, 64)):
+        w0 = int(widths[0])
+        if len(widths) != 3 or any(b != 2 * a or b % 4 for a, b in zip(widths, widths[1:])):
+            raise ValueError(f"widths {widths}: three stages, each twice the last and a multiple of 4")
+        self.conv1 = nn.Conv2d(in_channels, w0, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(w0)
+        self.relu = nn.ReLU()
+        layers, in_planes = [], w0
+        for i, planes in enumerate(widths):
             for j in range(blocks_per_stage):
                 stride = 2 if (i > 0 and j == 0) else 1
                 layers.append(BasicBlock(in_planes, planes, stride))
                 in_planes = planes
         self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = nn.Linear(in_planes, num_classes)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.relu(self.bn1(self.conv1(x)))
         x = self.layers(x)
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.fc(x)

@@ -2,14 +2,28 @@
 
 Definitions used here (docs/methods.md §3; the decisions are ours):
 
-- **PSP** of a neuron: its affine pre-activation ``z`` (before ReLU and before pooling). The
-  neurons of a conv layer are its ``(channel, y, x)`` output positions, as in the authors' code.
-  State: ``phi'(z) = 1 if z > 0 else 0``.
-- **Hooked (hidden) layers**: every Linear/Conv2d whose output goes through a ReLU. For the
-  chain networks :func:`compact.trace_sequential` reads this from the graph (LeNet-300:
-  ``fc1, fc2``; LeNet-5: ``conv1, conv2, fc1``); for other architectures every Linear/Conv2d but
-  the last one (the classifier). The output layer is excluded from every statistic,
-  the PSP norm included (**decision**).
+- **PSP** of a neuron: what its ReLU sees, the input ``z`` of its ReLU (before pooling).
+  The neurons of a layer are the entries of that input: the ``(channel, y, x)`` positions of a
+  conv layer, as in the authors' code. State: ``phi'(z) = 1 if z > 0 else 0``.
+- **Hooked (hidden) layers**, two cases:
+
+  - *chain networks* (LeNet-300, LeNet-5: ``Linear/Conv2d -> ReLU [-> max-pool]``;
+    :func:`compact.trace_sequential` reads the chain from the graph): every Linear/Conv2d
+    whose output goes through a ReLU, and ``z`` is its affine output (which is the ReLU's
+    input). LeNet-300: ``fc1, fc2``; LeNet-5: ``conv1, conv2, fc1``.
+  - *every other architecture* (ResNet-32: BatchNorm, residual additions): every ``nn.ReLU``
+    module, and ``z`` is the module's input (a forward pre-hook). For ResNet-32 that is
+    ``bn1(conv1(x))`` for the stem's ``relu`` and for each block's ``relu1`` (after
+    BatchNorm, with its running statistics in eval mode), and
+    ``bn2(conv2(h)) + shortcut(x)`` for each block's ``relu2`` (after the residual
+    addition): 31 layers, named by their ReLU modules. Each ReLU must be its own module,
+    called once per forward; a model that also applies a functional ReLU (``F.relu``) that
+    no module stands for is rejected (:func:`hidden_layers` raises ``ValueError``), since
+    its PSPs could not be read.
+
+  The output layer (the classifier) feeds no ReLU and is excluded from every statistic, the
+  PSP norm included (**decision**). An explicit ``layers=`` list may name ReLU modules (their
+  input is read) or any other module (its output is read).
 - **First-order PSP entropy** (Eq. 4-5): for neuron ``i`` and class ``c``,
   ``p = P[z_i > 0 | c]`` over the evaluation set, ``H(z_i | c)`` = binary entropy of ``p`` in
   bits, ``H(z_i) = sum_c H(z_i | c)`` (range [0, n_classes]). The mapped scalar is the mean of
@@ -75,15 +89,48 @@ QUANTITIES = ("loss", "error", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_
 DEFAULT_JOINT_MAX_PAIRS = 200_000
 
 
+_FUNCTIONAL_RELUS = {F.relu, F.relu_, torch.relu, torch.relu_}
+
+
 def hidden_layers(model: nn.Module) -> list[str]:
-    """Names of the hooked layers (see the module docstring)."""
+    """Names of the hooked layers (see the module docstring): for a chain network its
+    Linear/Conv2d layers followed by a ReLU, otherwise its ``nn.ReLU`` modules (in
+    registration order). Raises ``ValueError`` for a non-chain model with a ReLU that is not
+    a module of its own, or none at all."""
     if isinstance(model, CompactNet):
         return model.hidden_layers
-    plan, _ = trace_sequential(model)
+    plan, reason = trace_sequential(model)
     if plan is not None:
         return plan.hidden
-    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    return names[:-1]
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
+    # a functional ReLU has no module to hook: its PSPs would be silently missing
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception:  # noqa: BLE001 - untraceable: the call counts of neurons() still check
+        graph = None
+    if graph is not None:
+        functional = [nd.name for nd in graph.nodes
+                      if (nd.op == "call_function" and nd.target in _FUNCTIONAL_RELUS)
+                      or (nd.op == "call_method" and nd.target in ("relu", "relu_"))]
+        if functional:
+            raise ValueError(
+                f"not a chain network ({reason}) and ReLU applied functionally at {functional[:5]}: "
+                "the PSPs of a non-chain network are the inputs of its nn.ReLU modules; "
+                "use one nn.ReLU module per ReLU")
+    if not names:
+        raise ValueError(f"not a chain network ({reason}) and no nn.ReLU module: no PSP to read")
+    return names
+
+
+def _psp_hook(module: nn.Module, fn):
+    """Call ``fn(z)`` with the PSP tensor at ``module``: the input of an ``nn.ReLU``, the output
+    of any other module. Returns the hook handle."""
+    if isinstance(module, nn.ReLU):
+        # pre-hook: runs before the ReLU; an in-place one then overwrites its input, so copy it
+        if module.inplace:
+            return module.register_forward_pre_hook(lambda m, args: fn(args[0].clone()))
+        return module.register_forward_pre_hook(lambda m, args: fn(args[0]))
+    return module.register_forward_hook(lambda m, args, out: fn(out))
 
 
 def binary_entropy_bits(p: torch.Tensor) -> torch.Tensor:
@@ -355,8 +402,7 @@ class _DenseObserved:
     def forward(self, x, observe=None):
         if observe is None:
             return self.model(x)
-        handles = [m.register_forward_hook(lambda mod, i, o, n=n: observe(n, o.flatten(1)))
-                   for n, m in self._mods.items()]
+        handles = [_psp_hook(m, lambda z, n=n: observe(n, z.flatten(1))) for n, m in self._mods.items()]
         try:
             return self.model(x)
         finally:
@@ -364,12 +410,29 @@ class _DenseObserved:
                 h.remove()
 
     def neurons(self, input_shape, device) -> dict[str, int]:
+        """Neurons per hooked layer, in the order of the forward pass, from one dry run (in
+        eval mode, so that no BatchNorm statistic moves). Each layer must be reached exactly
+        once per forward."""
         key = tuple(input_shape)
         if key not in self._sizes:
-            sizes = {}
-            with torch.no_grad():
-                self.forward(torch.zeros(1, *key, device=device),
-                             lambda n, z: sizes.__setitem__(n, int(z.shape[1])))
+            sizes: dict = {}
+            calls = {n: 0 for n in self.hidden_layers}
+
+            def seen(n, z):
+                calls[n] += 1
+                sizes[n] = int(z.shape[1])
+
+            modes = [(m, m.training) for m in self.model.modules()]
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    self.forward(torch.zeros(1, *key, device=device), seen)
+            finally:
+                for m, t in modes:
+                    m.training = t
+            bad = {n: c for n, c in calls.items() if c != 1}
+            if bad:
+                raise ValueError(f"each hooked layer must run once per forward; calls: {bad}")
             self._sizes[key] = sizes
         return self._sizes[key]
 
@@ -384,8 +447,9 @@ def measure(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_siz
     ``psp_norm``, ``entropy1``, ``entropy2_agreement``, ``entropy2_joint`` is in ``quantities``,
     the PSP statistics of :class:`PSPAccumulator` (keys as :func:`psp_statistics`).
 
-    ``model``: an ``nn.Module`` (dense path, forward hooks; call ``.eval()`` yourself) or a
-    loaded :class:`compact.CompactNet` (compacted path, exact full-network statistics)."""
+    ``model``: an ``nn.Module`` (dense path, hooks on the PSP layers, ``layers`` or
+    :func:`hidden_layers`; call ``.eval()`` yourself) or a loaded :class:`compact.CompactNet`
+    (compacted path, exact full-network statistics)."""
     q = set(quantities)
     unknown = q - set(QUANTITIES)
     if unknown:
@@ -396,9 +460,12 @@ def measure(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_siz
     if isinstance(model, CompactNet):
         net = model
         fwd = net.forward
-    else:
+    elif want_psp:
         net = _DenseObserved(model, layers)
         fwd = net.forward
+    else:  # loss / error only: no PSP layer needed (finding them traces the model)
+        net = None
+        fwd = model
     acc = None
     if want_psp:
         acc = PSPAccumulator(num_classes, second_order=so, joint_max_pairs=joint_max_pairs,
@@ -443,8 +510,9 @@ def psp_statistics(model, x: torch.Tensor, y: torch.Tensor, num_classes: int,
     definition in ``second_order`` (``agreement``, ``joint``), ``per_layer`` (the same per
     hidden layer, plus ``neurons``, and for ``joint`` the number of pairs and whether they are
     all of them), ``layers``, ``n_samples``, and ``loss`` / ``error`` (free in the same pass).
-    ``model`` is an ``nn.Module`` (put in eval mode here and restored) or a loaded
-    :class:`compact.CompactNet`.
+    ``model`` is an ``nn.Module`` (put in eval mode here and restored; BatchNorm uses the
+    running statistics the model holds, which the plane maps re-estimate at each point
+    first, ``landscape.recalibrate_batchnorm``) or a loaded :class:`compact.CompactNet`.
     """
     bad = set(second_order) - set(SECOND_ORDER)
     if bad:
@@ -491,7 +559,7 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
                 agree = 0.0
                 for i in range(0, xc.shape[0], batch_size):
                     got = {}
-                    h = mods[name].register_forward_hook(lambda m, inp, o: got.__setitem__("z", o))
+                    h = _psp_hook(mods[name], lambda z: got.__setitem__("z", z))
                     try:
                         model(xc[i:i + batch_size])
                     finally:

@@ -9,9 +9,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sharpminima.landscape import (PLANE_FORMAT, Plane, make_plane, map_hessian, map_plane,
-                                   plane_point)
+from sharpminima.hessian import top_eigenvalues
+from sharpminima.landscape import (PLANE_FORMAT, Plane, batchnorm_layers, make_plane, map_hessian,
+                                   map_plane, plane_point, recalibrate_batchnorm)
 from sharpminima.masks import Mask, prunable_parameters
+from sharpminima.models import LeNet300, ResNetCifar
+from sharpminima.psp import measure, psp_statistics
 
 from tiny_nets import TinyConv
 
@@ -23,10 +26,17 @@ class WithBN(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(6, 8)
         self.bn = nn.BatchNorm1d(8)
+        self.relu = nn.ReLU()
         self.fc2 = nn.Linear(8, 3)
 
     def forward(self, x):
-        return self.fc2(F.relu(self.bn(self.fc1(x))))
+        return self.fc2(self.relu(self.bn(self.fc1(x))))
+
+
+def TinyRes():
+    """A residual BatchNorm network: ResNet with one block per stage, widths 2/4/8, 3 classes
+    (3 x 4 x 4 inputs)."""
+    return ResNetCifar(1, 3, widths=(2, 4, 8))
 
 
 def pair(model_cls, keep=0.3, seed=0):
@@ -202,3 +212,160 @@ def test_grid_resolution_one_and_unknown_quantity():
         map_plane(TinyConv, plane, torch.randn(2, 1, 14, 14), torch.zeros(2, dtype=torch.long),
                   ("sharpness",))
     assert math.isfinite(plane.meta["cos_uv"])
+
+
+# --------------------------------------------------------------------------------------------
+# BatchNorm statistics at a point
+
+
+def bn_pair(seed=0):
+    """G and 1-S of TinyRes on one mask, with different weights and different BatchNorm
+    running statistics (each from its own data, as after training)."""
+    torch.manual_seed(seed)
+    G, S = TinyRes(), TinyRes()
+    gen = torch.Generator().manual_seed(seed + 1)
+    mask = Mask({n: (torch.rand(p.shape, generator=gen) < 0.7) | (p.dim() == 1)  # BN kept
+                 for n, p in prunable_parameters(G).items()})
+    for model in (G, S):
+        with torch.no_grad():
+            model.fc.weight.mul_(4.0)  # confident logits: the loss reacts to the statistics
+        mask.apply(model)
+    for model, shift in ((G, 0.0), (S, 1.5)):
+        model.train()
+        with torch.no_grad():
+            for _ in range(3):
+                model(torch.randn(32, 3, 4, 4) * 2 + shift)
+        model.eval()
+    assert not torch.allclose(G.bn1.running_mean, S.bn1.running_mean, atol=0.1)
+    return G, S, mask
+
+
+def bn_data(n=40, seed=11):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 4, 4, generator=gen) + 0.3, torch.randint(0, 3, (n,), generator=gen)
+
+
+def recalibrated(model, x, batch_size):
+    m = TinyRes()
+    m.load_state_dict(model.state_dict())
+    recalibrate_batchnorm(m, x, batch_size)
+    return m.eval()
+
+
+def test_recalibrate_batchnorm_definition():
+    G, _, _ = bn_pair()
+    x, _ = bn_data(40)
+    momenta = [bn.momentum for bn in batchnorm_layers(G)]
+    with torch.no_grad():
+        c = G.conv1(x)  # the input of the stem's BatchNorm
+    assert recalibrate_batchnorm(G, x) == 7  # one batch: the sample statistics of x
+    assert torch.allclose(G.bn1.running_mean, c.mean((0, 2, 3)), atol=1e-6)
+    assert torch.allclose(G.bn1.running_var, c.var((0, 2, 3), unbiased=True), rtol=1e-5)
+    assert int(G.bn1.num_batches_tracked) == 1
+    assert not G.training and [bn.momentum for bn in batchnorm_layers(G)] == momenta
+    # batches of 16, 16, 8: the mean over the batches of the batch statistics
+    recalibrate_batchnorm(G, x, 16)
+    parts = [c[i:i + 16] for i in range(0, 40, 16)]
+    mean = torch.stack([p.mean((0, 2, 3)) for p in parts]).mean(0)
+    var = torch.stack([p.var((0, 2, 3), unbiased=True) for p in parts]).mean(0)
+    assert torch.allclose(G.bn1.running_mean, mean, atol=1e-6)
+    assert torch.allclose(G.bn1.running_var, var, rtol=1e-5)
+    assert int(G.bn1.num_batches_tracked) == 3
+    # deterministic, and only BatchNorm runs in train mode (a dropout stays off)
+    net = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5), nn.BatchNorm1d(8)).train()
+    xs = torch.randn(20, 6)
+    recalibrate_batchnorm(net, xs, 10)
+    first = net[2].running_mean.clone()
+    recalibrate_batchnorm(net, xs, 10)
+    assert torch.equal(net[2].running_mean, first) and net.training and net[1].training
+    with torch.no_grad():
+        h = net[0](xs)
+    assert torch.allclose(first, (h[:10].mean(0) + h[10:].mean(0)) / 2, atol=1e-6)
+    # no BatchNorm: nothing runs
+    calls = []
+    lenet = LeNet300()
+    lenet.register_forward_pre_hook(lambda m, a: calls.append(1))
+    assert recalibrate_batchnorm(lenet, torch.randn(4, 784)) == 0 and calls == []
+
+
+def test_map_at_g_and_s_is_the_recalibrated_g_and_s():
+    G, S, mask = bn_pair()
+    plane = make_plane(G, S, mask, seed=2, res_a=5, res_b=3)
+    x, y = bn_data(40)
+    q = ("loss", "error", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement")
+    gi, si = tuple(plane.meta["g_index"]), tuple(plane.meta["s_index"])
+    df = map_plane(TinyRes, plane, x, y, q, batch_size=16, points=[gi, si], per_layer=True)
+    assert not df.attrs["compacted"]
+    assert df.attrs["batchnorm"] == {"layers": 7, "recalibration_samples": 40, "batch_size": 16}
+    assert "psp_norm:layers.1.relu2" in df.columns
+    for (idx, model), row in zip(((gi, G), (si, S)), df.itertuples()):
+        assert (row.i, row.j) == idx
+        ref = psp_statistics(recalibrated(model, x, 16), x, y, 3, batch_size=16)
+        assert row.loss == pytest.approx(ref["loss"], rel=1e-6)
+        assert row.error == pytest.approx(ref["error"])
+        assert row.psp_norm == pytest.approx(ref["psp_l2_norm"], rel=1e-6)
+        assert row.psp_norm_l2 == pytest.approx(ref["psp_euclidean_norm"], rel=1e-6)
+        assert row.entropy1 == pytest.approx(ref["entropy_first_order"], rel=1e-6)
+        assert row.entropy2_agreement == pytest.approx(ref["entropy_second_order_agreement"], rel=1e-6)
+    # the old rule (G's stored statistics at every point) fails the check at 1-S by far more
+    # than its tolerance, and G's own stored statistics are not what the map uses at G
+    s_row, g_row = df.iloc[1], df.iloc[0]
+    S_with_g_buffers = TinyRes()
+    S_with_g_buffers.load_state_dict(plane_point(plane, 1.0, 0.0))
+    old = measure(S_with_g_buffers.eval(), x, y, 3, 16, ("loss", "psp_norm"))
+    assert old["loss"] != pytest.approx(s_row.loss, rel=1e-2)
+    assert old["psp_l2_norm"] != pytest.approx(s_row.psp_norm, rel=1e-2)
+    assert measure(G, x, y, 3, 16, ("loss",))["loss"] != pytest.approx(g_row.loss, rel=1e-3)
+    # a setting-controlled number of samples for the statistics (the map still uses all 40)
+    sub = map_plane(TinyRes, plane, x, y, ("loss",), batch_size=16, points=[si],
+                    bn_samples=24, bn_batch_size=8)
+    ref = measure(recalibrated(S, x[:24], 8), x, y, 3, 16, ("loss",))["loss"]
+    assert sub.loss.iloc[0] == pytest.approx(ref, rel=1e-6)
+    assert sub.attrs["batchnorm"]["recalibration_samples"] == 24
+    with pytest.raises(ValueError):
+        map_plane(TinyRes, plane, x, y, ("loss",), points=[si], bn_samples=41)
+
+
+def test_map_hessian_at_g_and_s_is_the_recalibrated_g_and_s():
+    G, S, mask = bn_pair(seed=3)
+    plane = make_plane(G, S, mask, seed=0, res_a=5, res_b=3)
+    x, y = bn_data(24, seed=12)
+    pts = [plane.meta["g_index"], plane.meta["s_index"]]
+    df = map_hessian(TinyRes, plane, x, y, k=2, points=pts, tol=1e-6)
+    assert df.attrs["batchnorm"]["batch_size"] == 24  # one batch, as the Hessian's loss
+    for model, row in zip((G, S), df.itertuples()):
+        vals, _ = top_eigenvalues(recalibrated(model, x, None), mask, x, y, k=2, tol=1e-6)
+        assert [row.eig1, row.eig2] == pytest.approx(vals, rel=1e-4)
+    # with 1-S's parameters and G's statistics the curvature differs
+    S_with_g_buffers = TinyRes()
+    S_with_g_buffers.load_state_dict(plane_point(plane, 1.0, 0.0))
+    old, _ = top_eigenvalues(S_with_g_buffers, mask, x, y, k=2, tol=1e-6)
+    assert abs(old[0] - df.eig1.iloc[1]) > 1e-2 * abs(df.eig1.iloc[1])
+
+
+def test_map_without_batchnorm_is_the_direct_evaluation():
+    """LeNet-300 (no BatchNorm): each point is the plain evaluation of the plane point, with
+    no recalibration pass; the compacted map agrees with it."""
+    G, S, mask = pair(LeNet300, keep=0.2, seed=4)
+    plane = make_plane(G, S, mask, seed=1, res_a=5, res_b=3)
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(60, 784, generator=gen)
+    y = torch.randint(0, 10, (60,), generator=gen)
+    q = ("loss", "error", "psp_norm", "entropy1", "entropy2_agreement")
+    pts = [(0, 0), (1, 1), (3, 1), (4, 2)]
+    calls = []
+    model = LeNet300()
+    model.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    dense = map_plane(model, plane, x, y, q, batch_size=25, compact=False, points=pts)
+    assert calls == [1, 25, 25, 10] * 4  # per point: the layer-size dry run, the map's pass
+    comp = map_plane(LeNet300, plane, x, y, q, batch_size=25, points=pts)
+    assert comp.attrs["compacted"] and dense.attrs["batchnorm"] is None
+    for row, crow in zip(dense.itertuples(), comp.itertuples()):
+        direct = LeNet300()
+        direct.load_state_dict(plane_point(plane, row.a, row.b))
+        ref = measure(direct.eval(), x, y, 10, 25, q)
+        assert row.loss == ref["loss"] and row.error == ref["error"]  # bit for bit
+        assert row.psp_norm == ref["psp_l2_norm"] and row.entropy1 == ref["entropy_first_order"]
+        assert row.entropy2_agreement == ref["entropy_second_order_agreement"]
+        assert crow.loss == pytest.approx(ref["loss"], rel=1e-5)
+        assert crow.psp_norm == pytest.approx(ref["psp_l2_norm"], rel=1e-5)

@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sharpminima.models import build_model
-from sharpminima.psp import (PSPAccumulator, hidden_layers, psp_statistics,
-                             psp_statistics_loop)
+from sharpminima.models import ResNetCifar, build_model
+from sharpminima.psp import (PSPAccumulator, _DenseObserved, hidden_layers, measure,
+                             psp_statistics, psp_statistics_loop)
 
 
 class TinyConv(nn.Module):
@@ -64,8 +64,10 @@ def capture(model, x, layers):
     return got
 
 
-def brute(model, x, y, C, layers, pairs=None):
-    Z = capture(model, x, layers)
+def brute(model, x, y, C, layers, pairs=None, Z=None):
+    """Every statistic from the PSPs ``Z`` (default: the hooked layers' outputs)."""
+    if Z is None:
+        Z = capture(model, x, layers)
     ys = y.tolist()
     N = len(ys)
     out = {"psp_l2_norm": 0.0, "psp_euclidean_norm": 0.0, "per_layer": {}}
@@ -215,8 +217,131 @@ def test_batch_size_invariance_and_ranges():
 def test_hidden_layers_of_registry_models():
     assert hidden_layers(build_model("lenet5")) == ["conv1", "conv2", "fc1"]
     assert hidden_layers(build_model("lenet300")) == ["fc1", "fc2"]
-    r = hidden_layers(build_model("resnet32"))  # fallback: every Linear/Conv2d but the classifier
-    assert "fc" not in r and r[0] == "conv1" and len(r) == 31
+    r = hidden_layers(build_model("resnet32"))  # not a chain: its ReLU modules
+    blocks = [f"layers.{i}.relu{k}" for i in range(15) for k in (1, 2)]
+    assert r == ["relu"] + blocks and len(r) == 31 and "fc" not in r
+
+
+def tiny_resnet(seed=0, num_classes=4):
+    """ResNet with one block per stage, widths 2/4/8 (two option-A shortcuts), on 3x4x4
+    inputs; BatchNorm with non-trivial affine parameters and running statistics."""
+    torch.manual_seed(seed)
+    model = ResNetCifar(1, num_classes, widths=(2, 4, 8))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(16, 3, 4, 4) * 2 + 0.5)
+    return model.eval()
+
+
+def manual_relu_inputs(model, x):
+    """What each ReLU of the ResNet sees, computed by hand from its modules."""
+    with torch.no_grad():
+        z = {"relu": model.bn1(model.conv1(x))}
+        h = F.relu(z["relu"])
+        for i, blk in enumerate(model.layers):
+            z1 = blk.bn1(blk.conv1(h))
+            z2 = blk.bn2(blk.conv2(F.relu(z1))) + blk.shortcut(h)
+            z[f"layers.{i}.relu1"], z[f"layers.{i}.relu2"] = z1, z2
+            h = F.relu(z2)
+    return {k: v.flatten(1) for k, v in z.items()}
+
+
+def test_psp_of_a_residual_network_is_what_each_relu_sees():
+    model = tiny_resnet()
+    x, y = data((3, 4, 4), N=24, seed=6)
+    layers = hidden_layers(model)
+    want = manual_relu_inputs(model, x)
+    assert layers == list(want)
+    got = {}
+    with torch.no_grad():
+        _DenseObserved(model).forward(x, lambda n, z: got.__setitem__(n, z.clone()))
+    assert list(got) == layers
+    for name in layers:
+        assert torch.allclose(got[name], want[name], rtol=1e-6, atol=1e-6), name
+    # the old reading (conv outputs, before BatchNorm and the shortcut) is a different tensor
+    blk = model.layers[1]  # a stride-2 block: its shortcut pads channels
+    with torch.no_grad():
+        h = model.layers[0](F.relu(model.bn1(model.conv1(x))))
+        c1 = blk.conv1(h)
+        bn2 = blk.bn2(blk.conv2(F.relu(blk.bn1(c1))))
+    assert not torch.allclose(c1.flatten(1), got["layers.1.relu1"], atol=1e-2)
+    assert not torch.allclose(bn2.flatten(1), got["layers.1.relu2"], atol=1e-2)
+    # every statistic, from those PSPs by brute force
+    Z = {k: v.tolist() for k, v in want.items()}
+    ref = brute(model, x, y, 4, layers, Z=Z)
+    stats = psp_statistics(model, x, y, 4, batch_size=5, second_order=("agreement", "joint"))
+    assert stats["layers"] == layers
+    for k in KEYS:
+        assert stats[k] == pytest.approx(ref[k], rel=1e-5, abs=1e-9), k
+    for name in layers:
+        for k, v in ref["per_layer"][name].items():
+            assert stats["per_layer"][name][k] == pytest.approx(v, rel=1e-5, abs=1e-9), (name, k)
+    loop = psp_statistics_loop(model, x, y, 4, batch_size=5)
+    for k in KEYS[:4]:
+        assert loop[k] == pytest.approx(ref[k], rel=1e-5, abs=1e-9), k
+    assert not model.training  # psp_statistics restored eval mode
+
+
+def test_psp_neuron_count_dry_run_leaves_batchnorm_alone():
+    """measure() sizes the layers with a dry run on a zero sample; in train mode that run
+    would move (or, on a 1x1 map, fail on) the BatchNorm statistics: it runs in eval mode."""
+    model = tiny_resnet().train()
+    ref = tiny_resnet().train()
+    x, y = data((3, 4, 4), N=12, seed=7)
+    measure(model, x, y, 4, quantities=("psp_norm",))
+    with torch.no_grad():
+        ref(x)  # the measured pass alone (one batch, train mode)
+    assert model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ref.state_dict()[k]), k
+
+
+class FunctionalReluResidual(nn.Module):
+    """Not a chain, ReLU applied functionally: its PSPs cannot be hooked."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(6, 6)
+        self.bn = nn.BatchNorm1d(6)
+        self.fc2 = nn.Linear(6, 4)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.bn(self.fc1(x))) + x)
+
+
+class SharedRelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(6, 6)
+        self.fc2 = nn.Linear(6, 6)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(6, 4)
+
+    def forward(self, x):
+        h = self.act(self.fc1(x)) + x
+        return self.out(self.act(self.fc2(h)))
+
+
+def test_non_chain_relus_must_be_modules_called_once():
+    x, y = data((6,))
+    model = FunctionalReluResidual().eval()
+    with pytest.raises(ValueError, match="nn.ReLU"):
+        hidden_layers(model)
+    with pytest.raises(ValueError, match="nn.ReLU"):
+        psp_statistics(model, x, y, 4)
+    # loss and error need no PSP layer
+    r = measure(model, x, y, 4, quantities=("loss", "error"))
+    assert r["loss"] == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
+    shared = SharedRelu().eval()
+    assert hidden_layers(shared) == ["act"]
+    with pytest.raises(ValueError, match="once per forward"):
+        psp_statistics(shared, x, y, 4)
 
 
 def test_constant_layout_closed_form():
