@@ -10,6 +10,7 @@ from snakemake.utils import validate
 # The library's registries that cost nothing to import (no torch) are the rules' lists too.
 sys.path.insert(0, str(Path(workflow.basedir)))
 from sharpminima.datasets import DATASETS as DATASET_REGISTRY
+from sharpminima.gradual import GRADUAL_METHODS
 from sharpminima.paper_figures import LANDSCAPE_FIGURES, MAP_FIGURES, MAP_KINDS
 
 
@@ -65,6 +66,16 @@ def retrain_seeds_of(panel):
     return panel.get("retrain_seeds") or config["retrain_seeds"]
 
 
+def gradual_of(panel):
+    """A panel's gradual methods: its own, else the top-level ``gradual_methods``."""
+    return panel.get("gradual_methods") or config["gradual_methods"]
+
+
+def masks_of(panel):
+    """The gradual methods of a panel whose masks Fig. 1's retrainings retrain."""
+    return [m for m in config["retrain_masks_of"] if m in gradual_of(panel)]
+
+
 def check_config_rules(config):
     """The rules the schema cannot say, checked before any job."""
     problems = []
@@ -86,6 +97,17 @@ def check_config_rules(config):
                 f"panels.{name}.dataset: found {p['dataset']!r}; expected one of "
                 f"{sorted(DATASET_REGISTRY)} (sharpminima/datasets.py registers them)"
             )
+        for m in gradual_of(p):
+            if m not in GRADUAL_METHODS:
+                problems.append(
+                    f"panels.{name}.gradual_methods: found {m!r}; expected some of "
+                    f"{sorted(GRADUAL_METHODS)} (sharpminima/gradual.py registers them)"
+                )
+            elif p.get(m) is None and m != "imp":  # IMP's settings all have defaults
+                problems.append(
+                    f"panels.{name}.{m}: missing; expected the settings of {m}, which "
+                    f"the panel runs (gradual_methods {gradual_of(p)})"
+                )
         if p["figure"]:
             owners.setdefault(p["figure"], []).append(name)
         targets = [float(t) for t in p["targets"]]
@@ -101,12 +123,20 @@ def check_config_rules(config):
                 f"{names[0]} too; expected one panel per figure (or null)"
             )
     ls = config["landscape"]
-    if ls["panel"] not in config["panels"]:
-        problems.append(
-            f"landscape.panel: found {ls['panel']!r}; expected one of the panels "
-            f"{sorted(config['panels'])}"
-        )
-    elif ls["target"] is not None and float(ls["target"]) not in [
+    for i, lp in enumerate([ls["panel"], *ls["panels"]]):
+        key = "landscape.panel" if i == 0 else f"landscape.panels[{i - 1}]"
+        if lp not in config["panels"]:
+            problems.append(
+                f"{key}: found {lp!r}; expected one of the panels {sorted(config['panels'])}"
+            )
+            continue
+        missing = [m for m in ls["methods"] if m not in gradual_of(config["panels"][lp])]
+        if missing:
+            problems.append(
+                f"landscape.methods: found {missing} not run on panel {lp} (its "
+                f"gradual_methods: {gradual_of(config['panels'][lp])})"
+            )
+    if ls["panel"] in config["panels"] and ls["target"] is not None and float(ls["target"]) not in [
         float(t) for t in config["panels"][ls["panel"]]["targets"]
     ]:
         problems.append(
@@ -139,8 +169,12 @@ def _alternatives(names):
     return "|".join(sorted(names))
 
 
+GRADUAL_USED = sorted({m for p in PANELS.values() for m in gradual_of(p)})
+
+
 wildcard_constraints:
     panel=_alternatives(PANELS),
+    pruner=_alternatives(GRADUAL_USED),
     dataset=_alternatives(DATASETS),
     seed=r"\d+",
     target=r"\d+(\.\d+)?",
@@ -188,14 +222,19 @@ DATA_KEYS = ("model", "dataset", "train_samples", "val_samples", "test_samples")
 
 def settings_for(step):
     """Input function: the settings of a panel that change the result of ``step`` (dense,
-    lobster, retrain, oneshot) and nothing else, so Snakemake's params trigger reruns exactly
-    the jobs a config change affects."""
+    gradual, retrain, oneshot, landscape) and nothing else, so Snakemake's params trigger
+    reruns exactly the jobs a config change affects. ``gradual``: the block of the method of
+    the ``pruner`` wildcard (its recipe, else the dense one, made explicit)."""
 
     def settings(wildcards):
         p = PANELS[wildcards.panel]
         out = {k: p[k] for k in DATA_KEYS}
         if step == "retrain":  # Scratch-E: the dense recipe unless one is given
             out["retrain"] = p.get("retrain") or p["dense"]
+        elif step == "gradual":
+            block = dict(p.get(wildcards.pruner) or {})
+            block["recipe"] = block.get("recipe") or p["dense"]
+            out[wildcards.pruner] = block
         elif step != "landscape":  # the landscape needs the data settings only
             key = {"oneshot": "oneshot_finetune"}.get(step, step)
             out[key] = p[key]
@@ -213,7 +252,7 @@ def panel_targets(wildcards):
     return [float(t) for t in PANELS[wildcards.panel]["targets"]]
 
 
-# every method but one-shot retrains a LOBSTER snapshot's mask (sharpminima.pruning.retrain)
+# every method but one-shot retrains a gradual snapshot's mask (sharpminima.pruning.retrain)
 RETRAIN_METHODS = [m for m in config["methods"] if m != "oneshot"]
 
 
@@ -226,21 +265,35 @@ def dense_metrics(panel=None):
     )
 
 
-def lobster_trajectories(panel):
+def gradual_trajectories(panel, methods=None):
+    """The trajectories of a panel's gradual runs (every method of the panel, every seed)."""
     return expand(
-        "results/{panel}/lobster/s{seed}/trajectory.json", panel=panel, seed=SEEDS
+        "results/{panel}/{pruner}/s{seed}/trajectory.json",
+        panel=panel,
+        pruner=methods or gradual_of(PANELS[panel]),
+        seed=SEEDS,
     )
 
 
 def method_metrics(panel):
-    """Metrics files of every retraining and one-shot run of a panel's Fig. 1."""
+    """Metrics files of every retraining (of the masks of each method of ``masks_of``) and
+    one-shot run of a panel's Fig. 1."""
+    targets = [target_str(t) for t in PANELS[panel]["targets"]]
     oneshot = ["oneshot"] if "oneshot" in config["methods"] else []
-    return expand(
+    retrained = expand(
+        "results/{panel}/{pruner}/{method}/s{seed}/t{target}/metrics.json",
+        panel=panel,
+        pruner=masks_of(PANELS[panel]),
+        method=RETRAIN_METHODS,
+        seed=SEEDS,
+        target=targets,
+    )
+    return retrained + expand(
         "results/{panel}/{method}/s{seed}/t{target}/metrics.json",
         panel=panel,
-        method=RETRAIN_METHODS + oneshot,
+        method=oneshot,
         seed=SEEDS,
-        target=[target_str(t) for t in PANELS[panel]["targets"]],
+        target=targets,
     )
 
 
@@ -253,7 +306,7 @@ def fig1_inputs(wildcards):
     panel = FIGURE_PANEL[wildcards.figure]
     return {
         "dense": dense_metrics(panel),
-        "trajectories": lobster_trajectories(panel),
+        "trajectories": gradual_trajectories(panel),
         "methods": method_metrics(panel),
     }
 
@@ -266,43 +319,61 @@ def fig1_figures():
 
 # -- the landscape (Fig. 2, 3, 4)
 LANDSCAPE = config["landscape"]
-LANDSCAPE_RETRAIN_SEED = (
-    LANDSCAPE["retrain_seed"]
-    if LANDSCAPE["retrain_seed"] is not None
-    else retrain_seeds_of(PANELS[LANDSCAPE["panel"]])[0]
-)
-LANDSCAPE_DIR = f"results/landscape/{LANDSCAPE['panel']}"
 LANDSCAPE_MAP_KIND = {name: f.map_kind for name, f in MAP_FIGURES.items()}
+# every (panel, gradual method) whose landscape is drawn; the first is the paper's Fig. 2-4
+LANDSCAPES = list(
+    dict.fromkeys(
+        (panel, method)
+        for panel in [LANDSCAPE["panel"], *LANDSCAPE["panels"]]
+        for method in LANDSCAPE["methods"]
+    )
+)
+PAPER_LANDSCAPE = LANDSCAPES[0]
+LANDSCAPE_DIR = "results/landscape/{}/{}".format(*PAPER_LANDSCAPE)
+
+
+def landscape_dir(panel, pruner):
+    return f"results/landscape/{panel}/{pruner}"
+
+
+def landscape_target(panel):
+    """The target of G: ``landscape.target`` on the paper's panel, else (None) the highest
+    target the gradual run reached."""
+    return LANDSCAPE["target"] if panel == LANDSCAPE["panel"] else None
+
+
+def landscape_retrain_seed(panel):
+    """Which rewind retraining is 1-S: ``landscape.retrain_seed``, else the panel's first."""
+    if LANDSCAPE["retrain_seed"] is not None:
+        return LANDSCAPE["retrain_seed"]
+    return retrain_seeds_of(PANELS[panel])[0]
 
 
 def plane_inputs(wildcards):
-    return plane_runs(wildcards.panel)
+    return plane_runs(wildcards.panel, wildcards.pruner)
 
 
-def plane_runs(panel):
-    """G needs the LOBSTER run (first seed); 1-S the rewind retraining at the chosen target,
-    or at every target when the choice is 'the highest reached' (known only after LOBSTER).
-    """
+def plane_runs(panel, pruner):
+    """G needs the gradual run (first seed); 1-S the rewind retraining of its mask at the
+    chosen target, or at every target when the choice is 'the highest reached' (known only
+    after the gradual run)."""
     seed = SEEDS[0]
-    targets = (
-        PANELS[panel]["targets"]
-        if LANDSCAPE["target"] is None
-        else [LANDSCAPE["target"]]
-    )
-    base = f"results/{panel}/rewind/s{seed}"
+    target = landscape_target(panel)
+    targets = PANELS[panel]["targets"] if target is None else [target]
+    base = f"results/{panel}/{pruner}/rewind/s{seed}"
     return {
-        "trajectory": f"results/{panel}/lobster/s{seed}/trajectory.json",
-        "snapshots": f"results/{panel}/lobster/s{seed}/snapshots.pt",
+        "trajectory": f"results/{panel}/{pruner}/s{seed}/trajectory.json",
+        "snapshots": f"results/{panel}/{pruner}/s{seed}/snapshots.pt",
         "rewind_metrics": [f"{base}/t{target_str(t)}/metrics.json" for t in targets],
         "rewind_models": [f"{base}/t{target_str(t)}/models.pt" for t in targets],
     }
 
 
-def landscape_table_inputs(wildcards):
-    """The maps and Hessian points of the landscape panel, and the runs that give G's and
-    1-S's test errors."""
-    d, panel = LANDSCAPE_DIR, LANDSCAPE["panel"]
-    runs = plane_runs(panel)
+def landscape_solutions_inputs(wildcards):
+    """The maps and Hessian points of one landscape, and the runs that give G's and 1-S's
+    test errors."""
+    d = landscape_dir(wildcards.panel, wildcards.pruner)
+    runs = plane_runs(wildcards.panel, wildcards.pruner)
     return {
         "plane": f"{d}/plane.json",
         "loss": f"{d}/loss.csv",
@@ -314,15 +385,28 @@ def landscape_table_inputs(wildcards):
     }
 
 
+def landscape_solutions():
+    return [f"{landscape_dir(p, m)}/solutions.csv" for p, m in LANDSCAPES]
+
+
 def landscape_figures():
-    return expand(
+    """The paper's Fig. 2-4 (results/figures/fig2a.pdf, ...) and every other landscape's
+    under results/figures/landscape/<panel>/<method>/."""
+    paper = expand(
         "results/figures/{figure}.{ext}", figure=LANDSCAPE_FIGURES, ext=FIGURE_FORMATS
     )
+    others = [
+        f"results/figures/landscape/{p}/{m}/{figure}.{ext}"
+        for p, m in LANDSCAPES[1:]
+        for figure in LANDSCAPE_FIGURES
+        for ext in FIGURE_FORMATS
+    ]
+    return paper + others
 
 
 def claims_inputs(wildcards):
-    """Every Fig. 1 panel's points and LOBSTER runs; the landscape's two solutions, its
-    Hessian in both spaces and the training-length probe."""
+    """Every Fig. 1 panel's points and gradual runs; every landscape's two solutions; the
+    paper landscape's Hessian in both spaces and its training-length probe."""
     out = {
         "landscape": "results/tables/landscape.csv",
         "hessian_readings": f"{LANDSCAPE_DIR}/hessian_readings.csv",
@@ -330,7 +414,7 @@ def claims_inputs(wildcards):
     }
     for figure, panel in FIGURE_PANEL.items():
         out[f"points_{panel}"] = f"results/figures/{figure}.csv"
-        out[f"trajectories_{panel}"] = lobster_trajectories(panel)
+        out[f"trajectories_{panel}"] = gradual_trajectories(panel)
     return out
 
 

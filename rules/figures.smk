@@ -5,7 +5,9 @@ localrules:
     fig1,
     fig1_table,
     landscape_figure,
+    paper_landscape_figure,
     fig2b,
+    paper_fig2b,
 
 
 rule fig1:
@@ -49,6 +51,29 @@ rule fig1_table:
 
 rule landscape_figure:
     input:
+        table=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
+        meta=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
+    output:
+        pdf=report(
+            "results/figures/landscape/{panel}/{pruner}/{lfig}.pdf",
+            caption="../report/landscape.rst",
+            category="4. Landscape of every panel and method",
+        ),
+        png="results/figures/landscape/{panel}/{pruner}/{lfig}.png",
+        csv="results/figures/landscape/{panel}/{pruner}/{lfig}.csv",
+    log:
+        "logs/figures/landscape/{panel}/{pruner}/{lfig}.log",
+    wildcard_constraints:
+        lfig=_alternatives(MAP_FIGURES),
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/landscape_figure.py"
+
+
+# the paper's Fig. 2a, 3, 4a, 4b: the first landscape (landscape.panel, landscape.methods[0])
+use rule landscape_figure as paper_landscape_figure with:
+    input:
         table=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
         meta=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
     output:
@@ -61,15 +86,30 @@ rule landscape_figure:
         csv="results/figures/{lfig}.csv",
     log:
         "logs/figures/{lfig}.log",
-    wildcard_constraints:
-        lfig=_alternatives(MAP_FIGURES),
-    conda:
-        "../envs/sharpminima.yaml"
-    script:
-        "../workflow_scripts/landscape_figure.py"
 
 
 rule fig2b:
+    input:
+        points=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/hessian.csv",
+        meta=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/hessian.json",
+        map=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/hessian_map.csv",
+    output:
+        pdf=report(
+            "results/figures/landscape/{panel}/{pruner}/fig2b.pdf",
+            caption="../report/fig2b.rst",
+            category="4. Landscape of every panel and method",
+        ),
+        png="results/figures/landscape/{panel}/{pruner}/fig2b.png",
+        csv="results/figures/landscape/{panel}/{pruner}/fig2b.csv",
+    log:
+        "logs/figures/landscape/{panel}/{pruner}/fig2b.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/fig2b.py"
+
+
+use rule fig2b as paper_fig2b with:
     input:
         points=f"{LANDSCAPE_DIR}/hessian.csv",
         meta=f"{LANDSCAPE_DIR}/hessian.json",
@@ -84,7 +124,3 @@ rule fig2b:
         csv="results/figures/fig2b.csv",
     log:
         "logs/figures/fig2b.log",
-    conda:
-        "../envs/sharpminima.yaml"
-    script:
-        "../workflow_scripts/fig2b.py"

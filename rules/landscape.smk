@@ -1,23 +1,24 @@
-# The landscape around the sparsest solutions (Fig. 2a, 2b, 3, 4a, 4b): one plane, shared
-# by every map, through G (LOBSTER) and 1-S (the rewind retraining of the same mask).
+# The landscape around the sparsest solutions (Fig. 2a, 2b, 3, 4a, 4b): per panel and
+# gradual method one plane, shared by every map, through G (the method's snapshot) and 1-S
+# (the rewind retraining of the same mask).
 
 
 rule plane:
     input:
         unpack(plane_inputs),
     output:
-        plane="results/landscape/{panel}/plane.pt",
-        meta="results/landscape/{panel}/plane.json",
+        plane="results/landscape/{panel}/{pruner}/plane.pt",
+        meta="results/landscape/{panel}/{pruner}/plane.json",
     log:
-        "logs/landscape/{panel}/plane.log",
+        "logs/landscape/{panel}/{pruner}/plane.log",
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
         "../envs/sharpminima.yaml"
     params:
         panel=settings_for("landscape"),
-        target=LANDSCAPE["target"],
-        retrain_seed=LANDSCAPE_RETRAIN_SEED,
+        target=lambda wc: landscape_target(wc.panel),
+        retrain_seed=lambda wc: landscape_retrain_seed(wc.panel),
         settings=LANDSCAPE,
     script:
         "../workflow_scripts/plane.py"
@@ -27,14 +28,14 @@ rule plane_map:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        plane="results/landscape/{panel}/plane.pt",
+        plane="results/landscape/{panel}/{pruner}/plane.pt",
     output:
-        table="results/landscape/{panel}/{kind}.csv",
-        meta="results/landscape/{panel}/{kind}.json",
+        table="results/landscape/{panel}/{pruner}/{kind}.csv",
+        meta="results/landscape/{panel}/{pruner}/{kind}.json",
     log:
-        "logs/landscape/{panel}/{kind}.log",
+        "logs/landscape/{panel}/{pruner}/{kind}.log",
     benchmark:
-        "results/benchmarks/landscape/{panel}/{kind}.tsv"
+        "results/benchmarks/landscape/{panel}/{pruner}/{kind}.tsv"
     wildcard_constraints:
         kind=_alternatives(MAP_KINDS),
     # the run's last chain: as soon as its inputs exist
@@ -59,16 +60,16 @@ rule hessian:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        plane="results/landscape/{panel}/plane.pt",
+        plane="results/landscape/{panel}/{pruner}/plane.pt",
     output:
-        points="results/landscape/{panel}/hessian.csv",
-        meta="results/landscape/{panel}/hessian.json",
-        map="results/landscape/{panel}/hessian_map.csv",
-        readings="results/landscape/{panel}/hessian_readings.csv",
+        points="results/landscape/{panel}/{pruner}/hessian.csv",
+        meta="results/landscape/{panel}/{pruner}/hessian.json",
+        map="results/landscape/{panel}/{pruner}/hessian_map.csv",
+        readings="results/landscape/{panel}/{pruner}/hessian_readings.csv",
     log:
-        "logs/landscape/{panel}/hessian.log",
+        "logs/landscape/{panel}/{pruner}/hessian.log",
     benchmark:
-        "results/benchmarks/landscape/{panel}/hessian.tsv"
+        "results/benchmarks/landscape/{panel}/{pruner}/hessian.tsv"
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
@@ -91,14 +92,14 @@ rule landscape_probe:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        plane="results/landscape/{panel}/plane.pt",
+        plane="results/landscape/{panel}/{pruner}/plane.pt",
     output:
-        table="results/landscape/{panel}/probe.csv",
-        meta="results/landscape/{panel}/probe.json",
+        table="results/landscape/{panel}/{pruner}/probe.csv",
+        meta="results/landscape/{panel}/{pruner}/probe.json",
     log:
-        "logs/landscape/{panel}/probe.log",
+        "logs/landscape/{panel}/{pruner}/probe.log",
     benchmark:
-        "results/benchmarks/landscape/{panel}/probe.tsv"
+        "results/benchmarks/landscape/{panel}/{pruner}/probe.tsv"
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:

@@ -1,19 +1,19 @@
-# Pruning: LOBSTER trajectories (gradual), retraining of their masks (rewind / re-init /
-# random), and one-shot magnitude pruning of the dense models.
+# Pruning: gradual trajectories (LOBSTER, IMP, GMP: sharpminima/gradual.py), retraining of
+# their masks (rewind / re-init / random), and one-shot magnitude pruning of the dense models.
 
 
-rule lobster:
+rule gradual:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
-        trajectory="results/{panel}/lobster/s{seed}/trajectory.json",
-        snapshots="results/{panel}/lobster/s{seed}/snapshots.pt",
-        init="results/{panel}/lobster/s{seed}/init.pt",
+        trajectory="results/{panel}/{pruner}/s{seed}/trajectory.json",
+        snapshots="results/{panel}/{pruner}/s{seed}/snapshots.pt",
+        init="results/{panel}/{pruner}/s{seed}/init.pt",
     log:
-        "logs/{panel}/lobster/s{seed}.log",
+        "logs/{panel}/{pruner}/s{seed}.log",
     benchmark:
-        "results/benchmarks/{panel}/lobster/s{seed}.tsv"
+        "results/benchmarks/{panel}/{pruner}/s{seed}.tsv"
     # the longest jobs, which every retraining and the landscape wait for, start first
     priority: 30
     conda:
@@ -24,30 +24,31 @@ rule lobster:
         runtime=panel_runtime,
         gpu=GPUS,
     params:
-        panel=settings_for("lobster"),
+        panel=settings_for("gradual"),
         targets=panel_targets,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
+        selection=config["selection"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
-        state_dir=lambda wc: f"results/{wc.panel}/lobster/s{wc.seed}/resume",
+        state_dir=lambda wc: f"results/{wc.panel}/{wc.pruner}/s{wc.seed}/resume",
     script:
-        "../workflow_scripts/lobster.py"
+        "../workflow_scripts/gradual.py"
 
 
 rule retrain:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        trajectory="results/{panel}/lobster/s{seed}/trajectory.json",
-        snapshots="results/{panel}/lobster/s{seed}/snapshots.pt",
-        init="results/{panel}/lobster/s{seed}/init.pt",
+        trajectory="results/{panel}/{pruner}/s{seed}/trajectory.json",
+        snapshots="results/{panel}/{pruner}/s{seed}/snapshots.pt",
+        init="results/{panel}/{pruner}/s{seed}/init.pt",
     output:
-        metrics="results/{panel}/{method}/s{seed}/t{target}/metrics.json",
-        models="results/{panel}/{method}/s{seed}/t{target}/models.pt",
+        metrics="results/{panel}/{pruner}/{method}/s{seed}/t{target}/metrics.json",
+        models="results/{panel}/{pruner}/{method}/s{seed}/t{target}/models.pt",
     log:
-        "logs/{panel}/{method}/s{seed}/t{target}.log",
+        "logs/{panel}/{pruner}/{method}/s{seed}/t{target}.log",
     benchmark:
-        "results/benchmarks/{panel}/{method}/s{seed}/t{target}.tsv"
+        "results/benchmarks/{panel}/{pruner}/{method}/s{seed}/t{target}.tsv"
     wildcard_constraints:
         method=_alternatives(RETRAIN_METHODS),
     # before one-shot: the landscape waits for a retraining
@@ -66,7 +67,7 @@ rule retrain:
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         selection=config["selection"],
-        state_dir=lambda wc: f"results/{wc.panel}/{wc.method}/s{wc.seed}/t{wc.target}/resume",
+        state_dir=lambda wc: f"results/{wc.panel}/{wc.pruner}/{wc.method}/s{wc.seed}/t{wc.target}/resume",
     script:
         "../workflow_scripts/retrain.py"
 

@@ -3,6 +3,7 @@
 
 localrules:
     dense_table,
+    landscape_solutions,
     landscape_table,
     claims,
 
@@ -20,17 +21,31 @@ rule dense_table:
         "../workflow_scripts/dense_table.py"
 
 
+rule landscape_solutions:
+    input:
+        unpack(landscape_solutions_inputs),
+    output:
+        solutions="results/landscape/{panel}/{pruner}/solutions.csv",
+    log:
+        "logs/landscape/{panel}/{pruner}/solutions.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/landscape_table.py"
+
+
+# every landscape's G and 1-S, one table (the first landscape is the paper's)
 rule landscape_table:
     input:
-        unpack(landscape_table_inputs),
+        csv=landscape_solutions(),
     output:
-        solutions="results/tables/landscape.csv",
+        table="results/tables/landscape.csv",
     log:
         "logs/tables/landscape.log",
     conda:
         "../envs/sharpminima.yaml"
     script:
-        "../workflow_scripts/landscape_table.py"
+        "../workflow_scripts/concat_tables.py"
 
 
 rule claims:
@@ -51,6 +66,7 @@ rule claims:
         fig1_panels=list(FIGURE_PANEL.values()),
         panels=PANELS,
         landscape=LANDSCAPE,
+        landscapes=LANDSCAPES,
         words=config["claims"],
         preset=config["preset"],
     script:

@@ -182,12 +182,22 @@ def _reached(points: pd.DataFrame, method: str) -> pd.DataFrame:
     return p.set_index("target")
 
 
+def _paper_view(points: pd.DataFrame, trajectories: list[dict]):
+    """The paper's Fig. 1 within ours: dense, LOBSTER, the retrainings of LOBSTER's masks and
+    one-shot (the other gradual methods have rows of their own: :func:`gradual_claims`)."""
+    masks = points["masks_of"] if "masks_of" in points else pd.Series(None, index=points.index)
+    retrained = points["method"].isin(RETRAIN_KINDS) & (masks.isna() | (masks == "lobster"))
+    keep = points["method"].isin(["dense", "lobster", "oneshot"]) | retrained
+    return points[keep], [t for t in trajectories if t.get("method", "lobster") == "lobster"]
+
+
 def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories: list[dict],
                 words: Words, preset: str) -> list[dict]:
     """The claims of the paper's Fig. 1 (and Sec. 5.1) about one panel, from its Fig. 1
-    points (``tables.fig1_points``) and LOBSTER trajectories."""
+    points (``tables.fig1_points``) and gradual trajectories (the paper's are LOBSTER's)."""
     paper = PAPER_FIG1.get((panel["model"], panel["dataset"]))
-    if paper is None:
+    points, trajectories = _paper_view(points, trajectories)
+    if paper is None or not trajectories:
         return []
     fig, rows = paper["figure"], []
     full = at_paper_scale(panel)
@@ -323,6 +333,42 @@ def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories
     return rows
 
 
+def gradual_claims(panel_name: str, points: pd.DataFrame, words: Words, preset: str,
+                   labels: dict | None = None) -> list[dict]:
+    """The paper's conclusion, per gradual method (LOBSTER, IMP, GMP, ...): pruned
+    gradually, a network ends with a lower test error than pruned in one shot and fine-tuned
+    (Sec. 5.1 and 6 draw it from LOBSTER alone). Judged at the highest target both reached."""
+    labels = labels or {}
+    base = dict(panel=panel_name, preset=preset)
+    own = set(points["method"]) - {"dense", "oneshot", *RETRAIN_KINDS}
+    oneshot = _reached(points, "oneshot")
+    rows = []
+    for m in sorted(own, key=lambda k: (k != "lobster", k)):
+        name = labels.get(m, m)
+        g = _reached(points, m)
+        common = [t for t in sorted(g.index) if t in oneshot.index]
+        claim = f"Pruned gradually ({name}), the network has a lower test error than pruned in one shot"
+        if not common:
+            rows.append(_row(**base, id=f"{panel_name}:gradual_beats_oneshot:{m}", where="Sec. 5.1, Sec. 6",
+                             claim=claim, paper="gradual lower", verdict=UNTESTABLE,
+                             words="lower: a lower mean test error (%)",
+                             note=f"no target reached by both {name} and one-shot"))
+            continue
+        t = common[-1]
+        a, b = g.loc[t], oneshot.loc[t]
+        rows.append(_row(**base, id=f"{panel_name}:gradual_beats_oneshot:{m}", where="Sec. 5.1, Sec. 6",
+                         claim=claim, paper="gradual lower",
+                         ours=f"{name} {_pm(a['test_error_mean'], a['test_error_std'], int(a['n_seeds']))} "
+                              f"at {_fmt(a['pruned_params_pct'])} % vs one-shot {_fmt(b['test_error_mean'])} "
+                              f"at {_fmt(b['pruned_params_pct'])} %",
+                         ours_mean=float(a["test_error_mean"]), ours_std=float(a["test_error_std"]),
+                         n_seeds=int(a["n_seeds"]),
+                         verdict=verdict(float(a["test_error_mean"]) < float(b["test_error_mean"])),
+                         words="lower: a lower mean test error (%)",
+                         note=f"target {t:g} %, the highest both reached"))
+    return rows
+
+
 # -- the landscape (Fig. 2-4) -------------------------------------------------------------
 
 LANDSCAPE_RELATIONS = [
@@ -336,27 +382,34 @@ LANDSCAPE_RELATIONS = [
 
 
 def landscape_claims(panel_name: str, panel: dict, solutions: pd.DataFrame, words: Words,
-                     preset: str, readings: dict | None = None, gaps: dict | None = None) -> list[dict]:
-    """The claims about the landscape's two solutions, from ``tables.landscape_summary``'s
-    ``solutions`` (one row each for G and 1-S). ``readings``: the other definitions measured
-    on the same points (``{"psp_norm": {reading: (G, 1-S)}, "eig": {space: ([G top-k],
-    [1-S top-k])}}``) and ``gaps``: an explanation per range quantity, both for the notes."""
+                     preset: str, readings: dict | None = None, gaps: dict | None = None,
+                     method: str = "lobster", label: str | None = None) -> list[dict]:
+    """The claims about one landscape's two solutions, from ``tables.landscape_summary``'s
+    ``solutions`` (one row each for G and 1-S; a table of several landscapes is filtered
+    to ``panel_name`` and ``method``: G is that gradual method's snapshot). ``readings``:
+    the other definitions measured on the same points (``{"psp_norm": {reading: (G, 1-S)},
+    "eig": {space: ([G top-k], [1-S top-k])}}``) and ``gaps``: an explanation per range
+    quantity, both for the notes. Ids are ``landscape:<panel>:<method>:<claim>``."""
+    if "method" in solutions:
+        solutions = solutions[(solutions["method"] == method) & (solutions["panel"] == panel_name)]
     g = solutions[solutions["solution"] == "G"].iloc[0]
     s = solutions[solutions["solution"] == "1-S"].iloc[0]
     base = dict(panel=panel_name, preset=preset, n_seeds=1)
+    who = f" (G: {label or method})"
+    panel_name = f"{panel_name}:{method}"  # the ids below
     paper = PAPER_LANDSCAPE.get((panel["model"], panel["dataset"]))
     rows = []
     sp = float(g["pruned_params_pct"])
     if paper:
         rows.append(_row(**base, id=f"landscape:{panel_name}:sparsity", where="Fig. 2-4",
-                         claim="The landscape is drawn at the paper's sparsity", paper=f"{paper['sparsity']} %",
+                         claim="The landscape is drawn at the paper's sparsity" + who, paper=f"{paper['sparsity']} %",
                          ours=f"{_fmt(sp)} %", ours_mean=sp, verdict=verdict(sp >= paper["sparsity"] - 1e-9),
                          words="at least the paper's sparsity"))
     eig_cols = sorted([c for c in solutions.columns if c.startswith("eig") and c[3:].isdigit()],
                       key=lambda c: int(c[3:]))
     eig_g, eig_s = [float(g[c]) for c in eig_cols], [float(s[c]) for c in eig_cols]
     rows.append(_row(**base, id=f"landscape:{panel_name}:eigenvalues_positive", where="Fig. 2b",
-                     claim=f"The top-{len(eig_cols)} Hessian eigenvalues are all positive at G and 1-S",
+                     claim=f"The top-{len(eig_cols)} Hessian eigenvalues are all positive at G and 1-S" + who,
                      paper="all positive", ours=f"smallest: G {_fmt(min(eig_g))}, 1-S {_fmt(min(eig_s))}",
                      ours_mean=min(eig_g + eig_s), verdict=verdict(min(eig_g + eig_s) > 0), words="> 0"))
     for key, where, text, q, rel in LANDSCAPE_RELATIONS:
@@ -372,7 +425,7 @@ def landscape_claims(panel_name: str, panel: dict, solutions: pd.DataFrame, word
         if q == "test_error":
             note = (f"gap {_fmt(b - a, 3)} points; 'slightly' (at most {words.slightly_points:g} points): "
                     f"{'yes' if slightly_better(a, b, words.slightly_points) else 'no'}")
-        rows.append(_row(**base, id=f"landscape:{panel_name}:{key}", where=where, claim=text,
+        rows.append(_row(**base, id=f"landscape:{panel_name}:{key}", where=where, claim=text + who,
                          paper=claimed, ours=f"G {_fmt(a)}, 1-S {_fmt(b)}", ours_mean=a,
                          verdict=verdict(bool(ok)), words=w, note=note))
     if paper:
@@ -399,7 +452,7 @@ def landscape_claims(panel_name: str, panel: dict, solutions: pd.DataFrame, word
             if gaps and gaps.get(q):
                 parts.append(gaps[q])
             rows.append(_row(**base, id=f"landscape:{panel_name}:range_{q}", where=where,
-                             claim=f"The {names[q]} at G and 1-S lie in the paper's colour-bar range",
+                             claim=f"The {names[q]} at G and 1-S lie in the paper's colour-bar range" + who,
                              paper=f"{lo:g} to {hi:g}", ours=ours, ours_mean=vg[0],
                              verdict=verdict(inside if full else None),
                              words="inside: every value within the range", note="; ".join(parts) or None))

@@ -113,7 +113,7 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
 
 
 # ---------------------------------------------------------------------------------------
-# Pruning: LOBSTER trajectories, retraining of their masks, one-shot magnitude pruning
+# Pruning: gradual trajectories (LOBSTER, IMP, GMP), retraining of their masks, one-shot
 # ---------------------------------------------------------------------------------------
 
 
@@ -128,28 +128,45 @@ def _summary(trainer, data, recipe) -> dict:
             "epochs": trainer.epoch, **_selected(trainer)}
 
 
-def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
-                           targets, device_spec="auto", threads=None, trajectory_out,
-                           snapshots_out, init_out, state_dir) -> dict:
-    """One LOBSTER run of a panel: every pruning event's best-validation weights and mask
-    (``snapshots_out``: {event: {state_dict, mask}}), the run's initial weights (the rewind
-    point, ``init_out``) and ``trajectory_out``: every event's sparsity, neurons, validation
-    and test error, the snapshot chosen for each target, and provenance.
+def gradual_recipe(panel: dict, panel_name: str, method: str) -> tuple[Recipe, dict]:
+    """A gradual method's training recipe (its block's ``recipe``, else the panel's dense
+    recipe) and the rest of its block (the method's settings)."""
+    cfg = dict(panel.get(method) or {})
+    recipe_cfg = cfg.pop("recipe", None) or panel["dense"]
+    return Recipe.from_dict(recipe_cfg, where=f"panels.{panel_name}.{method}.recipe"), cfg
+
+
+def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_path, seed: int,
+                targets, device_spec="auto", threads=None, trajectory_out, snapshots_out,
+                init_out, state_dir, selection: str = "best_val") -> dict:
+    """One run of a gradual pruning method (``gradual.GRADUAL_METHODS``: LOBSTER, IMP, GMP)
+    on a panel, with the panel's ``<method>`` block as its settings. Writes the snapshot
+    chosen for each target (``snapshots_out``: {event: {state_dict, mask}}; the choice is
+    ``pruning.select_snapshots`` with the ``selection`` rule), the run's rewind point
+    (``init_out``: the initial weights, or IMP's late-rewinding point) and
+    ``trajectory_out``: every snapshot's sparsity, neurons, validation and test error, the
+    snapshot chosen for each target, and provenance.
 
     ``state_dir`` holds what an interrupted run needs to resume (the engine's checkpoint and
-    the events emitted so far); it is removed once the outputs are written."""
-    from .lobster import LobsterSettings, run_lobster
+    the snapshots emitted so far); it is removed once the outputs are written."""
+    from .gradual import GRADUAL_METHODS, load
     from .pruning import select_snapshots
 
     timer = Timer()
     device = setup(panel, device_spec, threads)
-    cfg = dict(panel["lobster"])
-    recipe = Recipe.from_dict(cfg.pop("recipe"), where=f"panels.{panel_name}.lobster.recipe")
-    settings = LobsterSettings.from_dict(cfg, where=f"panels.{panel_name}.lobster")
+    module, settings_cls = load(method)
+    recipe, cfg = gradual_recipe(panel, panel_name, method)
+    settings = settings_cls.from_dict(cfg, where=f"panels.{panel_name}.{method}")
     data = load_panel_data(panel, data_dir, split_path, device)
     state_dir = Path(state_dir)
-    # the targets only pick snapshots after the run: not part of what it trains
-    fp = run_fingerprint(panel, data_dir, split_path, {"seed": seed})
+    targets = [float(t) for t in targets]
+    spec = GRADUAL_METHODS[method]
+    # the targets only pick snapshots after the run, unless the method stops on them (IMP)
+    # or prunes to the highest (GMP)
+    fp = run_fingerprint(panel, data_dir, split_path,
+                         {"seed": seed, "method": method,
+                          **({"targets": targets} if spec.uses_targets else {}),
+                          **({"selection": selection} if spec.uses_selection else {})})
     _own_state_dir(state_dir, fp)
 
     def on_snapshot(snap: dict) -> None:
@@ -160,40 +177,46 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
         meta.update(test_loss=test["loss"], test_error=test["error"])
         atomic_torch_save({"state_dict": snap["state_dict"], "mask": snap["mask"].state_dict(),
                            "meta": meta}, state_dir / f"event{snap['event']:04d}.pt")
-        _log.info(f"[lobster] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
+        _log.info(f"[{method}] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
                   f"{meta['pruned_neurons_pct']:.3f} % neurons, test_error {test['error']:.3f} %")
 
+    def read_events() -> list[dict]:
+        files = sorted(state_dir.glob("event*.pt"))
+        return [torch.load(f, map_location="cpu", weights_only=False) for f in files]
+
+    done = [{**e["meta"], "state_dict": e["state_dict"], "mask": e["mask"]} for e in read_events()]
     seed_everything(seed)
     model = build_model(panel["model"], num_classes=data.num_classes)
-    trainer = run_lobster(model, data, recipe, settings, seed=seed, device=device,
-                          checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
-                          on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
-                          augment=data.augment_batch if data.augment else None,
-                          evaluate_test=False,  # test error: per snapshot
-                          fingerprint=fp)
-    event_files = sorted(state_dir.glob("event*.pt"))
-    snapshots, events = {}, []
-    for f in event_files:
-        e = torch.load(f, map_location="cpu", weights_only=False)
-        snapshots[e["meta"]["event"]] = {"state_dict": e["state_dict"], "mask": e["mask"]}
-        events.append(e["meta"])
-    emitted = [e["event"] for e in trainer.lobster.events]
-    if sorted(snapshots) != sorted(emitted):
-        raise RuntimeError(f"{state_dir}: event files {sorted(snapshots)} do not match the run's "
-                           f"events {emitted}; delete the folder and rerun")
-    targets = [float(t) for t in targets]
+    run = module.run(model, data, recipe, settings, seed=seed, device=device,
+                     checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
+                     on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
+                     augment=data.augment_batch if data.augment else None,
+                     fingerprint=fp, targets=targets, selection=selection, done=done)
+    saved = read_events()
+    events = [e["meta"] for e in saved]
+    emitted = [e["event"] for e in run.events]
+    if sorted(e["event"] for e in events) != sorted(emitted):
+        raise RuntimeError(f"{state_dir}: event files {sorted(e['event'] for e in events)} do not "
+                           f"match the run's events {emitted}; delete the folder and rerun")
+    chosen = select_snapshots(events, targets, selection=selection if spec.uses_selection else "first")
+    keep = {s["event"] for s in chosen if s["reached"]}
+    # only the chosen snapshots' weights are kept (every snapshot's numbers are in `events`)
+    snapshots = {e["meta"]["event"]: {"state_dict": e["state_dict"], "mask": e["mask"]}
+                 for e in saved if e["meta"]["event"] in keep}
     trajectory = {
-        "panel": panel_name, "method": "lobster", "model": panel["model"],
+        "panel": panel_name, "method": method, "label": spec.label, "model": panel["model"],
         "dataset": panel["dataset"], "seed": seed, "events": events,
-        # restoring each phase's best-validation weights is part of LOBSTER itself
-        "selection": "best_val (per phase: LOBSTER's own rule)",
+        "selection": run.selection,
         "snapshots": [{k: s.get(k) for k in ("target", "reached", "event", "max_reached",
                                              "pruned_params_pct", "pruned_neurons_pct",
                                              "test_error", "val_error")}
-                      for s in select_snapshots(events, targets)],
-        "epochs": trainer.epoch, "history": trainer.history, "data": data.describe(),
-        "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "lobster": settings.to_dict(), "targets": targets},
+                      for s in chosen],
+        "epochs": run.epochs, "history": run.history, "data": data.describe(),
+        "provenance": provenance(settings={"panel": panel, "method": method,
+                                           "reference": spec.reference,
+                                           "recipe": recipe.to_dict(),
+                                           method: settings.to_dict(), "targets": targets,
+                                           "selection": selection},
                                  seed=seed, device=device, wall_time_s=timer.elapsed),
     }
     atomic_torch_save(torch.load(state_dir / "init.pt", weights_only=True), init_out)
@@ -204,7 +227,7 @@ def run_lobster_trajectory(*, panel_name: str, panel: dict, data_dir, split_path
     state_dir.rmdir()
     reached = [f"{s['target']:g}%->{s['pruned_params_pct']:.2f}%" if s["reached"] else f"{s['target']:g}%: not reached"
                for s in trajectory["snapshots"]]
-    _log.info(f"done: {len(events)} events, snapshots {', '.join(reached)} in {timer.elapsed:.1f}s")
+    _log.info(f"done: {len(events)} snapshots, chosen {', '.join(reached)} in {timer.elapsed:.1f}s")
     return trajectory
 
 
@@ -234,8 +257,9 @@ def retrain_recipe(panel: dict, panel_name: str) -> Recipe:
 def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
                 trajectory, snapshots, init, target: float, seeds, device_spec="auto",
                 threads=None, metrics_out, models_out, state_dir, selection: str = "best_val") -> dict:
-    """Retrain the mask of the LOBSTER snapshot chosen for ``target`` with ``kind``
-    (rewind | reinit | random), once per seed, in one job. A target the LOBSTER run never
+    """Retrain the mask of the gradual run's snapshot chosen for ``target`` (``trajectory``,
+    ``snapshots``: a LOBSTER, IMP or GMP run; ``init``: its rewind point) with ``kind``
+    (rewind | reinit | random), once per seed, in one job. A target the gradual run never
     reached is written as such (``reached: false``), with no training. Each seed reports the
     weights its ``selection`` rule picks (``training.SELECTIONS``; the epoch is recorded)."""
     from .masks import Mask
@@ -246,8 +270,8 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
     traj = json.loads(Path(trajectory).read_text())
     snap = next(s for s in traj["snapshots"] if abs(s["target"] - float(target)) < 1e-9)
     recipe = retrain_recipe(panel, panel_name)
-    base = {"panel": panel_name, "method": kind, "model": panel["model"],
-            "dataset": panel["dataset"], "lobster_seed": traj["seed"], "target": float(target),
+    base = {"panel": panel_name, "method": kind, "masks_of": traj["method"], "model": panel["model"],
+            "dataset": panel["dataset"], "gradual_seed": traj["seed"], "target": float(target),
             "reached": bool(snap["reached"]), "snapshot": snap, "selection": selection}
     runs, models = [], {}
     if snap["reached"]:
@@ -290,7 +314,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
             _log.info(f"[{kind}] target {target:g}% seed {s}: test_error {r['run']['test_error']:.3f} %")
         base["data"] = data.describe()
     else:
-        _log.warning(f"[{kind}] target {target:g} % was not reached by LOBSTER "
+        _log.warning(f"[{kind}] target {target:g} % was not reached by {traj['method']} "
                      f"(max {snap.get('max_reached')}); nothing to retrain")
     errors = torch.tensor([r["test_error"] for r in runs], dtype=torch.float64)
     metrics = {
@@ -357,24 +381,24 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
 
 
 def choose_landscape_target(trajectory: dict, target) -> dict:
-    """The LOBSTER snapshot the landscape is drawn around: the configured ``target``, or
-    (None) the highest target the run reached. A clear error when it was not reached."""
+    """The gradual run's snapshot the landscape is drawn around: the configured ``target``,
+    or (None) the highest target the run reached. A clear error when it was not reached."""
     reached = [s for s in trajectory["snapshots"] if s["reached"]]
     if target is None:
         if not reached:
-            raise ValueError(f"landscape: LOBSTER ({trajectory['panel']}) reached none of its "
+            raise ValueError(f"landscape: {trajectory['method']} ({trajectory['panel']}) reached none of its "
                              "targets; there is no sparse solution to analyse")
         return max(reached, key=lambda s: s["target"])
     snap = next((s for s in trajectory["snapshots"] if abs(s["target"] - float(target)) < 1e-9), None)
     if snap is None or not snap["reached"]:
-        raise ValueError(f"landscape.target {target} was not reached by LOBSTER on "
+        raise ValueError(f"landscape.target {target} was not reached by {trajectory['method']} on "
                          f"{trajectory['panel']} (reached: {[s['target'] for s in reached]})")
     return snap
 
 
 def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_metrics,
                 rewind_models, target, retrain_seed, settings: dict, plane_out, meta_out) -> dict:
-    """The plane through G (the LOBSTER snapshot at the chosen target) and 1-S (the
+    """The plane through G (the gradual run's snapshot at the chosen target) and 1-S (the
     Frankle & Carbin retraining of the same mask, seed ``retrain_seed``)."""
     from .landscape import make_plane
 
@@ -392,12 +416,13 @@ def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_m
     res_a, res_b = settings["resolution"]
     plane = make_plane(g["state_dict"], s["state_dict"], mask, seed=settings["noise_seed"],
                        res_a=res_a, res_b=res_b,
-                       meta={"panel": panel_name, "target": snap["target"], "event": snap["event"],
+                       meta={"panel": panel_name, "method": traj["method"],
+                             "target": snap["target"], "event": snap["event"],
                              "pruned_params_pct": snap["pruned_params_pct"],
                              "pruned_neurons_pct": snap["pruned_neurons_pct"],
                              "retrain_seed": int(retrain_seed)})
     plane.save(plane_out)
-    meta = {**plane.meta, "lobster_seed": traj["seed"], "model": panel["model"],
+    meta = {**plane.meta, "method": traj["method"], "gradual_seed": traj["seed"], "model": panel["model"],
             "dataset": panel["dataset"],
             "provenance": provenance(settings={"landscape": settings, "target": snap["target"]},
                                      seed=settings["noise_seed"], wall_time_s=timer.elapsed)}

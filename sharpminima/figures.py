@@ -20,9 +20,11 @@ import pandas as pd
 
 from .paper_figures import MAP_FIGURES
 
-# One style per method, in the paper's order of Fig. 1.
+# One style per method, in the paper's order of Fig. 1, then the gradual methods beyond it.
 METHOD_STYLE = {
     "lobster": ("LOBSTER (gradual)", "C0", "o", "-"),
+    "imp": ("IMP, rewind (gradual)", "C5", "P", "-"),
+    "gmp": ("GMP, cubic (gradual)", "C6", "X", "-"),
     "rewind": ("Frankle & Carbin (rewind)", "C1", "s", "--"),
     "reinit": ("Liu et al. (re-init)", "C2", "^", "--"),
     "random": ("random pruning", "C3", "v", ":"),
@@ -52,44 +54,92 @@ def _method_styles(methods) -> dict:
     return styles
 
 
-def _bottom_ticks(lobster_pct, other_pct, min_gap: float = 0.05) -> list:
-    """The LOBSTER snapshot sparsities, then every other method's sparsity (one-shot prunes
-    to the exact target) that is not within ``min_gap`` of a tick already there on the
-    log axis, so every point has a readable label and none overlap."""
-    ticks = sorted(float(v) for v in pd.unique(np.asarray(lobster_pct, dtype=float)))
+def _bottom_ticks(gradual_pct, other_pct, min_gap: float = 0.05) -> list:
+    """The first gradual method's snapshot sparsities, then every other sparsity (one-shot
+    prunes to the exact target) that is not within ``min_gap`` of a tick already there on
+    the log axis, so every point has a readable label and none overlap."""
+    ticks = sorted(float(v) for v in pd.unique(np.asarray(gradual_pct, dtype=float)))
     for v in sorted(pd.unique(np.asarray(other_pct, dtype=float))):
         if all(abs(sparsity_axis(v) - sparsity_axis(t)) >= min_gap for t in ticks):
             ticks.append(float(v))
     return sorted(ticks)
 
 
+def _gradual_methods(points: pd.DataFrame) -> list[str]:
+    """The gradual methods of a Fig. 1 table: the methods whose masks something retrained
+    first (LOBSTER in the paper), then those that only have their own rows."""
+    masks = [m for m in pd.unique(points.get("masks_of", pd.Series(dtype=object)).dropna())]
+    own = [m for m in pd.unique(points.method) if m not in ("dense", "oneshot", "rewind", "reinit", "random")]
+    return list(dict.fromkeys([*[m for m in masks if m in own], *own]))
+
+
+def _name(method: str) -> str:
+    """A method's name in sentences: the gradual registry's label, else the method's key."""
+    from .gradual import GRADUAL_METHODS
+
+    return GRADUAL_METHODS[method].label if method in GRADUAL_METHODS else method
+
+
+def _mask_source(row, gradual: list[str]):
+    """The gradual method whose mask a retraining row retrained (tables without a
+    ``masks_of`` column: the first gradual method, as before there was a choice)."""
+    masks = getattr(row, "masks_of", None)
+    if isinstance(masks, str):
+        return masks
+    return gradual[0] if gradual and row.method in ("rewind", "reinit", "random") else None
+
+
 def _missed_targets(points: pd.DataFrame) -> list[str]:
-    """One line per target sparsity some method did not reach. A target LOBSTER missed has
-    no snapshot, hence no retraining from it: said once, with the highest sparsity reached."""
+    """One line per target sparsity some method did not reach. A target a gradual method
+    missed has no snapshot, hence no retraining from it: said once, with the highest
+    sparsity reached."""
     lines = []
     missed = points[~points.reached]
-    lob = missed[missed.method == "lobster"]
-    for row in lob.itertuples(index=False):
+    gradual = _gradual_methods(points)
+    sources = {_mask_source(r, gradual) for r in points.itertuples(index=False)} - {None}
+    said = set()
+    for row in missed[missed.method.isin(gradual)].itertuples(index=False):
         best = f" (highest reached: {row.max_reached:.4g} %)" if pd.notna(row.max_reached) else ""
-        lines.append(f"target {row.target:g} % not reached by LOBSTER{best}: "
-                     "no snapshot there, so no retraining from it")
-    others = missed[(missed.method != "lobster") & ~missed.target.isin(lob.target)]
-    for row in others[["method", "target"]].drop_duplicates().itertuples(index=False):
-        lines.append(f"target {row.target:g} % not reached by {row.method}")
-    return lines
+        lines.append(f"target {row.target:g} % not reached by {_name(row.method)}{best}"
+                     + (": no snapshot there, so no retraining from it" if row.method in sources else ""))
+        said.add((row.method, row.target))
+    for row in missed[~missed.method.isin(gradual)].itertuples(index=False):
+        if (_mask_source(row, gradual), row.target) in said:
+            continue
+        lines.append(f"target {row.target:g} % not reached by {_name(row.method)}")
+    return list(dict.fromkeys(lines))
+
+
+def _curves(points: pd.DataFrame) -> pd.DataFrame:
+    """A ``curve`` column: the method, or for retrainings of several gradual methods' masks
+    ``method:masks_of``, each of which gets a line of its own."""
+    out = points.copy()
+    masks = out["masks_of"] if "masks_of" in out else pd.Series(None, index=out.index)
+    several = masks.dropna().nunique() > 1
+    out["curve"] = [f"{m}:{k}" if several and isinstance(k, str) else m
+                    for m, k in zip(out.method, masks)]
+    return out
 
 
 def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     """Test error (%) against pruned parameters (%) per method, mean with a +-std band over
-    seeds; pruned neurons (%) of the LOBSTER snapshots on the top axis. Targets a method did
-    not reach are listed under the axes instead of being silently dropped; ``note`` (what
-    the configuration changes from the paper) is printed under them."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    seeds; pruned neurons (%) of the first gradual method's solutions (LOBSTER in the paper)
+    on the top axis. Targets a method did not reach are listed under the axes instead of
+    being silently dropped; ``note`` (what the configuration changes from the paper) is
+    printed under them."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    points = _curves(points)
     reached = points[points.reached]
-    for method, (label, color, marker, ls) in _method_styles(reached.method.unique()).items():
-        d = reached[reached.method == method].sort_values("pruned_params_pct")
-        if d.empty:
+    styles = _method_styles(reached.method.unique())
+    for k, curve in enumerate(dict.fromkeys([*[c for c in styles if c in set(reached.curve)],
+                                             *sorted(set(reached.curve))])):
+        d = reached[reached.curve == curve].sort_values("pruned_params_pct")
+        if d.empty or curve == "dense":
             continue
+        method, _, masks = curve.partition(":")
+        label, color, marker, ls = styles[method]
+        if masks:  # one colour per method, one line style per mask source
+            label, ls = f"{label}, {masks} masks", ["--", ":", "-."][k % 3]
         x = sparsity_axis(d.pruned_params_pct)
         n = int(d.n_seeds.max())
         ax.plot(x, d.test_error_mean, ls=ls, marker=marker, color=color,
@@ -101,20 +151,22 @@ def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     if not dense.empty:
         ax.axhline(float(dense.test_error_mean.iloc[0]), color="0.4", lw=0.8, ls=":",
                    label=f"dense (n={int(dense.n_seeds.iloc[0])})")
-    lob = reached[reached.method == "lobster"].sort_values("pruned_params_pct")
-    ticks = _bottom_ticks(lob.pruned_params_pct,
-                          reached[~reached.method.isin(["dense", "lobster"])].pruned_params_pct)
+    gradual = _gradual_methods(points)
+    first = gradual[0] if gradual else None
+    lead = reached[reached.method == first].sort_values("pruned_params_pct")
+    ticks = _bottom_ticks(lead.pruned_params_pct,
+                          reached[~reached.method.isin(["dense", first])].pruned_params_pct)
     ax.set_xticks(sparsity_axis(ticks))
     ax.set_xticklabels([f"{v:.4g}" for v in ticks], rotation=45, fontsize=8)
     ax.set_xlabel("pruned parameters (%)")
     ax.set_ylabel("test error (%)")
-    if not lob.empty:
+    if not lead.empty:
         top = ax.secondary_xaxis("top")
-        top.set_xticks(sparsity_axis(lob.pruned_params_pct))
-        top.set_xticklabels([f"{v:.3g}" for v in lob.pruned_neurons_pct], rotation=45, fontsize=8)
-        top.set_xlabel("pruned neurons (%) of the LOBSTER solutions")
+        top.set_xticks(sparsity_axis(lead.pruned_params_pct))
+        top.set_xticklabels([f"{v:.3g}" for v in lead.pruned_neurons_pct], rotation=45, fontsize=8)
+        top.set_xlabel(f"pruned neurons (%) of the {_name(first)} solutions")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.set_title(_wrap(title, 90), fontsize=9)
     footer = []
     footer.extend(_missed_targets(points))

@@ -496,3 +496,19 @@ def run_lobster(
     trainer.lobster = lob
     trainer.initial_state = lob.initial_state
     return trainer
+
+
+def run(model, data, recipe: Recipe, settings: LobsterSettings, *, seed: int, device, checkpoint,
+        on_snapshot, on_init, augment=None, fingerprint=None, targets=(), selection="best_val",
+        done=()):
+    """LOBSTER behind the gradual-method interface (``sharpminima.gradual``): one
+    :func:`run_lobster`, its snapshots the phases' best-validation weights (LOBSTER's own
+    selection, whatever ``selection`` says). ``targets`` and ``done`` are not needed: the
+    stop settings end the run, and the engine's checkpoint holds the emitted events."""
+    from .gradual import GradualRun
+
+    trainer = run_lobster(model, data, recipe, settings, seed=seed, device=device,
+                          checkpoint=checkpoint, on_snapshot=on_snapshot, on_init=on_init,
+                          augment=augment, evaluate_test=False, fingerprint=fingerprint)
+    return GradualRun(events=trainer.lobster.events, epochs=trainer.epoch, history=trainer.history,
+                      selection="best_val (per phase: LOBSTER's own rule)")

@@ -18,7 +18,7 @@
     docs/methods.md §2), positions uniform at random from a generator seeded by ``seed``, a
     fresh initialisation seeded by ``seed``, train with the mask fixed.
 
-- :func:`select_snapshots`: which LOBSTER event stands for each target sparsity.
+- :func:`select_snapshots`: which snapshot of a gradual run stands for each target sparsity.
 
 Counting: sparsity is the fraction (or percent) of pruned entries over all prunable
 parameters (``masks.prunable_parameters``), as ``masks.sparsity_report`` counts it.
@@ -199,18 +199,34 @@ def oneshot(
 
 
 def select_snapshots(events: Sequence[dict], targets: Sequence[float],
-                     key: str = "pruned_params_pct", tol: float = 1e-9) -> list[dict]:
-    """For each target sparsity (percent), the FIRST event (by ``event`` index, else list
-    order) whose ``key`` is ``>= target - tol``, as a copy with ``target`` and
-    ``reached: True`` added; where none reaches it, ``{"target", "reached": False,
-    "max_reached"}`` (``max_reached`` None when there are no events). One entry per target,
-    in the targets' order."""
+                     key: str = "pruned_params_pct", tol: float = 1e-9,
+                     selection: str = "first") -> list[dict]:
+    """For each target sparsity (percent), the snapshot that stands for it: among the events
+    whose ``key`` is ``>= target - tol``, those at the lowest such sparsity (the first level
+    the run reached at or above the target), and of these the one ``selection`` picks:
+    ``first`` (lowest ``event`` index, else list order), ``last``, or ``best_val`` (lowest
+    ``val_loss``, ties to the earlier). A method with one event per sparsity (LOBSTER's
+    phases, IMP's rounds) gets the first event at or above the target whatever the rule;
+    GMP's epochs at its final sparsity compete. Returned as a copy with ``target`` and
+    ``reached: True`` added; where no event reaches the target, ``{"target", "reached":
+    False, "max_reached"}`` (``max_reached`` None when there are no events). One entry per
+    target, in the targets' order."""
+    if selection not in ("first", "last", "best_val"):
+        raise ValueError(f"selection must be first, last or best_val, got {selection!r}")
     ordered = sorted(events, key=lambda e: e.get("event", 0)) if all(
         "event" in e for e in events) else list(events)
     out = []
     for t in targets:
-        hit = next((e for e in ordered if float(e[key]) >= float(t) - tol), None)
-        if hit is not None:
+        above = [e for e in ordered if float(e[key]) >= float(t) - tol]
+        if above:
+            level = min(float(e[key]) for e in above)
+            same = [e for e in above if abs(float(e[key]) - level) <= 1e-9]
+            if selection == "last":
+                hit = same[-1]
+            elif selection == "best_val":
+                hit = min(same, key=lambda e: float("inf") if e.get("val_loss") is None else e["val_loss"])
+            else:
+                hit = same[0]
             out.append({**hit, "target": t, "reached": True})
         else:
             out.append({

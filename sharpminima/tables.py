@@ -44,15 +44,17 @@ def write_csv(df: pd.DataFrame, path) -> None:
     atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6g"))
 
 
-FIG1_COLUMNS = ["panel", "method", "target", "reached", "pruned_params_pct", "pruned_neurons_pct",
-                "n_seeds", "test_error_mean", "test_error_std", "max_reached"]
+FIG1_COLUMNS = ["panel", "method", "masks_of", "target", "reached", "pruned_params_pct",
+                "pruned_neurons_pct", "n_seeds", "test_error_mean", "test_error_std", "max_reached"]
 
 
-def _point(panel, method, target, errors, params_pct, neurons_pct, max_reached=None) -> dict:
+def _point(panel, method, target, errors, params_pct, neurons_pct, max_reached=None,
+           masks_of=None) -> dict:
     errors = [e for e in errors if e is not None]
     s = pd.Series(errors, dtype=float)
     return {
-        "panel": panel, "method": method, "target": float(target), "reached": bool(errors),
+        "panel": panel, "method": method, "masks_of": masks_of, "target": float(target),
+        "reached": bool(errors),
         "pruned_params_pct": float(pd.Series(params_pct, dtype=float).mean()) if errors else None,
         "pruned_neurons_pct": float(pd.Series(neurons_pct, dtype=float).mean()) if errors else None,
         "n_seeds": len(errors),
@@ -64,31 +66,37 @@ def _point(panel, method, target, errors, params_pct, neurons_pct, max_reached=N
 
 def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.DataFrame:
     """The numbers of one Fig. 1 panel: one row per (method, target sparsity), mean and std
-    of the test error over every seed (LOBSTER seeds x retraining seeds), the sparsity the
-    method reached there (mean), and rows with ``reached = False`` for targets LOBSTER never
-    reached. A ``dense`` row (target 0) carries the dense models' error."""
+    of the test error over every seed (gradual seeds x retraining seeds), the sparsity the
+    method reached there (mean), and rows with ``reached = False`` for targets a gradual
+    method never reached. Gradual methods (LOBSTER, IMP, GMP) are rows of their own name;
+    a retraining's ``masks_of`` names the gradual method whose masks it retrained (empty for
+    the others). A ``dense`` row (target 0) carries the dense models' error."""
     rows = []
     dense = [read_metrics(p) for p in dense_paths]
     rows.append(_point(panel, "dense", 0.0, [m["test_error"] for m in dense],
                        [m["pruned_params_pct"] for m in dense], [m["pruned_neurons_pct"] for m in dense]))
-    trajs = [read_metrics(p) for p in trajectory_paths]
-    targets = sorted({s["target"] for t in trajs for s in t["snapshots"]})
-    for target in targets:
-        snaps = [s for t in trajs for s in t["snapshots"] if s["target"] == target]
-        hit = [s for s in snaps if s["reached"]]
-        rows.append(_point(panel, "lobster", target, [s["test_error"] for s in hit],
-                           [s["pruned_params_pct"] for s in hit],
-                           [s["pruned_neurons_pct"] for s in hit],
-                           max((s.get("max_reached") or 0.0 for s in snaps if not s["reached"]), default=None)))
+    by_method: dict = {}
+    for p in trajectory_paths:
+        t = read_metrics(p)
+        by_method.setdefault(t.get("method", "lobster"), []).append(t)
+    for method, trajs in by_method.items():
+        targets = sorted({s["target"] for t in trajs for s in t["snapshots"]})
+        for target in targets:
+            snaps = [s for t in trajs for s in t["snapshots"] if s["target"] == target]
+            hit = [s for s in snaps if s["reached"]]
+            rows.append(_point(panel, method, target, [s["test_error"] for s in hit],
+                               [s["pruned_params_pct"] for s in hit],
+                               [s["pruned_neurons_pct"] for s in hit],
+                               max((s.get("max_reached") or 0.0 for s in snaps if not s["reached"]), default=None)))
     by_key: dict = {}
     for p in method_paths:
         m = read_metrics(p)
-        by_key.setdefault((m["method"], m["target"]), []).append(m)
-    for (method, target), ms in sorted(by_key.items()):
+        by_key.setdefault((m["method"], m.get("masks_of") or "", m["target"]), []).append(m)
+    for (method, masks, target), ms in sorted(by_key.items()):
         runs = [r for m in ms for r in m["runs"]]
         rows.append(_point(panel, method, target, [r["test_error"] for r in runs],
                            [r["pruned_params_pct"] for r in runs],
-                           [r["pruned_neurons_pct"] for r in runs]))
+                           [r["pruned_neurons_pct"] for r in runs], masks_of=masks or None))
     return pd.DataFrame(rows, columns=FIG1_COLUMNS)
 
 
@@ -110,8 +118,8 @@ def _at(table: pd.DataFrame, index) -> pd.Series:
 def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajectory: dict,
                       rewind_metrics: dict) -> pd.DataFrame:
     """The numbers of the landscape at its two solutions, G (grid point ``g_index``) and 1-S
-    (``s_index``), read from the maps of the same plane, the Hessian points, the LOBSTER
-    trajectory (G's test error) and the rewind retraining (1-S's test error, the seed the
+    (``s_index``), read from the maps of the same plane, the Hessian points, the gradual
+    run's trajectory (G's test error) and the rewind retraining (1-S's test error, the seed the
     plane used): one row per solution. Errors are in %, as everywhere."""
     loss, psp, hess = pd.read_csv(loss_csv), pd.read_csv(psp_csv), pd.read_csv(hessian_csv)
     event = next(e for e in trajectory["events"] if e["event"] == plane_meta["event"])
@@ -124,7 +132,8 @@ def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajecto
         lo, ps = _at(loss, index[sol]), _at(psp, index[sol])
         h = hess[hess["solution"] == sol].iloc[0]
         rows.append({
-            "panel": plane_meta["panel"], "solution": sol, "target": plane_meta["target"],
+            "panel": plane_meta["panel"], "method": plane_meta.get("method", "lobster"),
+            "solution": sol, "target": plane_meta["target"],
             "pruned_params_pct": plane_meta["pruned_params_pct"],
             "pruned_neurons_pct": plane_meta["pruned_neurons_pct"],
             "test_error": test_error[sol], "loss": lo["loss"], "train_error": lo["error"],

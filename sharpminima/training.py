@@ -119,12 +119,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 class Callback:
-    """A method's hooks into the loop. ``after_step`` runs after each optimizer step (before
-    the mask is re-applied), ``after_epoch`` after each epoch's evaluation; either may change
+    """A method's hooks into the loop. ``before_epoch`` runs before each epoch's first step,
+    ``after_step`` after each optimizer step (before the mask is re-applied), ``after_epoch``
+    after each epoch's evaluation; any may change
     ``trainer.mask`` or set ``trainer.stop``. State that must survive a resume goes through
     ``state_dict`` / ``load_state_dict``."""
 
     def on_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def before_epoch(self, trainer: "Trainer") -> None:
         pass
 
     def after_step(self, trainer: "Trainer") -> None:
@@ -357,6 +361,8 @@ def train(
     while trainer.epoch < recipe.epochs and not trainer.stop:
         t0 = time.perf_counter()
         record = {"epoch": trainer.epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
+        for cb in trainer.callbacks:
+            cb.before_epoch(trainer)
         record.update(trainer.train_epoch())
         trainer.scheduler.step()
         if data.val is not None and len(data.val[0]):

@@ -14,7 +14,7 @@ points = fig1_points(p.panel, snakemake.input.dense, snakemake.input.trajectorie
 write_csv(points, snakemake.output.csv)
 s = p.settings
 title = (f"{snakemake.wildcards.figure}: {s['model']} on {s['dataset']}, preset {p.preset} "
-         f"(n_train={s['train_samples'] or 'all'}; LOBSTER seeds {list(p.seeds)}, "
+         f"(n_train={s['train_samples'] or 'all'}; gradual seeds {list(p.seeds)}, "
          f"retraining seeds {list(p.retrain_seeds)}; selection {p.selection})")
 fig = fig1(points, title, note=s.get("note", ""))
 atomic_savefig(fig, snakemake.output.pdf)

@@ -1,5 +1,6 @@
-"""G and 1-S side by side (results/tables/landscape.csv); the claims rule judges the
-paper's statements about them."""
+"""One landscape's G and 1-S side by side (results/landscape/<panel>/<method>/solutions.csv;
+results/tables/landscape.csv stacks them all); the claims rule judges the paper's statements
+about them."""
 
 from _adapter import start
 

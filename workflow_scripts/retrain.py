@@ -1,4 +1,4 @@
-"""Retrain one LOBSTER snapshot's mask (rewind / reinit / random), every seed in one job."""
+"""Retrain one gradual snapshot's mask (rewind / reinit / random), every seed in one job."""
 
 from _adapter import start
 

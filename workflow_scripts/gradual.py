@@ -1,12 +1,13 @@
-"""One LOBSTER run of a panel: its pruning trajectory and snapshots."""
+"""One gradual pruning run of a panel (LOBSTER, IMP or GMP): its trajectory and snapshots."""
 
 from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_lobster_trajectory
+from sharpminima.experiments import run_gradual
 
-run_lobster_trajectory(
+run_gradual(
+    method=snakemake.wildcards.pruner,
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
     data_dir=snakemake.params.data_dir,
@@ -19,4 +20,5 @@ run_lobster_trajectory(
     snapshots_out=snakemake.output.snapshots,
     init_out=snakemake.output.init,
     state_dir=snakemake.params.state_dir,
+    selection=snakemake.params.selection,
 )

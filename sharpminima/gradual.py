@@ -1,0 +1,96 @@
+"""The registry of gradual pruning methods: the only list of them.
+
+A gradual method trains and prunes one network in one run and leaves a *trajectory*: a list
+of snapshots (its events), each with its weights, its mask, its sparsity and its validation
+metrics. Fig. 1 draws a curve per method from the snapshots, the retrainings (rewind /
+re-init / random) retrain a snapshot's mask, the landscape is drawn around one. Every method
+reads the same panel data and writes the same files (``experiments.run_gradual``), so that
+every method is compared under the same rules.
+
+Adding a method is one module and one :func:`register` call here (docs/architecture.md). The
+module defines
+
+- a settings dataclass (the panel's block of the same name as the method in config.yaml,
+  without its ``recipe``), with ``from_dict(d, where)`` and ``to_dict()``, and
+- ``run(model, data, recipe, settings, *, seed, device, checkpoint, on_snapshot, on_init,
+  augment, fingerprint, targets, selection, done) -> GradualRun``:
+
+  * ``model``: the network right after its seeded initialisation;
+  * ``on_init(state)``: called once with the method's *rewind point* (for LOBSTER and GMP the
+    initial weights; for IMP the weights it rewinds to), before any snapshot;
+  * ``on_snapshot(snapshot)``: called each time a snapshot becomes final, with ``event`` (its
+    index, increasing), ``state_dict``, ``mask`` (a ``masks.Mask``), ``epoch``, ``val_loss``,
+    ``val_error`` and ``masks.sparsity_report``'s keys (``pruned_params_pct``, ...);
+  * ``checkpoint``: a file the method may use to resume an interrupted run; ``done``: the
+    snapshots emitted before an interruption (their files were written), in event order;
+  * ``targets``: the panel's target sparsities (%), which a method may use to know when to
+    stop; ``selection``: the workflow's selection rule (``training.SELECTIONS``).
+
+This module imports no torch, so that Snakemake reads it at no cost.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+__all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "register", "load"]
+
+
+@dataclass(frozen=True)
+class GradualMethod:
+    """One gradual pruning method: its name (paths, config keys, tables), a label for the
+    figures, the module that implements it and the name of its settings class there."""
+
+    name: str
+    label: str
+    module: str
+    settings: str
+    reference: str
+    # the run depends on the panel's targets (IMP stops past the highest, GMP prunes to it)
+    uses_targets: bool = True
+    # the workflow's selection rule picks the snapshot weights (LOBSTER has its own rule)
+    uses_selection: bool = True
+
+
+@dataclass
+class GradualRun:
+    """What a gradual run returns: its snapshots' metadata (``events``: everything but the
+    weights and the mask), the epochs it trained in all, its per-epoch history, and a short
+    description of how each snapshot's weights were chosen."""
+
+    events: list[dict]
+    epochs: int
+    history: list[dict] = field(default_factory=list)
+    selection: str = ""
+
+
+GRADUAL_METHODS: dict[str, GradualMethod] = {}
+
+
+def register(method: GradualMethod) -> GradualMethod:
+    if method.name in GRADUAL_METHODS:
+        raise ValueError(f"gradual method {method.name!r} is registered already")
+    GRADUAL_METHODS[method.name] = method
+    return method
+
+
+def load(name: str):
+    """The method's module and settings class."""
+    if name not in GRADUAL_METHODS:
+        raise ValueError(f"unknown gradual method {name!r}; expected one of {sorted(GRADUAL_METHODS)}")
+    m = GRADUAL_METHODS[name]
+    module = importlib.import_module(m.module)
+    return module, getattr(module, m.settings)
+
+
+register(GradualMethod(
+    "lobster", "LOBSTER", "sharpminima.lobster", "LobsterSettings",
+    "Tartaglione et al., Neural Networks 2022 (the method of the ICANN 2020 paper)",
+    uses_targets=False, uses_selection=False))
+register(GradualMethod(
+    "imp", "IMP (rewind)", "sharpminima.imp", "IMPSettings",
+    "Frankle & Carbin, ICLR 2019; late rewinding: Frankle et al., ICML 2020"))
+register(GradualMethod(
+    "gmp", "GMP (cubic)", "sharpminima.gmp", "GMPSettings",
+    "Zhu & Gupta, 'To prune, or not to prune', 2017"))
