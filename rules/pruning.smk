@@ -28,7 +28,10 @@ rule gradual:
         targets=panel_targets,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
-        selection=config["selection"],
+        # only where the method's snapshots depend on it (not LOBSTER's: its own rule)
+        selection=lambda wc: (
+            config["selection"] if GRADUAL_METHODS[wc.pruner].uses_selection else None
+        ),
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
         state_dir=lambda wc: f"results/{wc.panel}/{wc.pruner}/s{wc.seed}/resume",
     script:

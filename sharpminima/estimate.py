@@ -3,9 +3,9 @@
     python -m sharpminima.estimate --configfile presets/paper.yaml [--config key=value ...]
                                    [--jobs N] [--device auto|cpu|cuda] [--batches 20]
 
-The configuration is read as Snakemake reads it: ``config.yaml`` first, then each
-``--configfile`` (later files replace earlier ones key by key at the top level), then
-``--config`` pairs. On the current device, a few training batches of each panel's model are
+The configuration is read as Snakemake reads it: ``config.yaml`` when no ``--configfile`` is
+given, else the ``--configfile`` files merged in order key by key (layer a preset on the
+default with ``--configfile config.yaml presets/extended.yaml``), then ``--config`` pairs. On the current device, a few training batches of each panel's model are
 timed (plain SGD steps, LOBSTER steps, and the evaluation forward) on random inputs of the
 data set's shape; every job's cost is its sample count times these per-sample times:
 
@@ -14,12 +14,15 @@ data set's shape; every job's cost is its sample count times these per-sample ti
   earlier: the estimate is then an upper bound), a validation pass per epoch, and the
   bisection of each pruning event (``bisection_steps`` validation passes per event; events
   are counted as one per ``pwe + 1`` epochs, an upper bound);
+- IMP: its rounds (to the panel's highest target) times its recipe; GMP: its recipe, with a
+  test pass per epoch (every epoch is a snapshot);
 - each retraining job (method x target): ``len(retrain_seeds)`` (the panel's own, else the
   top-level list) runs of the retraining
   recipe; each one-shot job: its fine-tuning recipe;
-- the landscape: the map points (one forward pass over ``landscape.samples`` each), the
-  Hessian (about 30 Hessian-vector products, each ~3 forward passes of ``hessian.samples``,
-  per point) and the probe.
+- each landscape (panel x gradual method): the map points (one forward pass over
+  ``landscape.samples`` each), the Hessian (about 30 Hessian-vector products, each ~3 forward
+  passes of ``hessian.samples``, per point), the rewind retrainings of its mask where Fig. 1
+  does not retrain them, and (the paper's landscape) the probe.
 
 Hours are given serially (one job at a time) and for ``--jobs N`` parallel jobs: the larger of
 the work spread over N and the longest chain (dense -> LOBSTER -> the longest retraining
@@ -43,6 +46,7 @@ import yaml
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
 from .lobster import Lobster, LobsterSettings
+from .imp import rounds_to_reach
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device, train
 
@@ -51,12 +55,25 @@ _log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def merge_config(base: dict, more: dict) -> dict:
+    """``more`` merged into ``base`` key by key at every level of mappings (Snakemake's
+    ``update_config``); a value that is not a mapping replaces the old one whole."""
+    for k, v in more.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            merge_config(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
 def load_config(configfiles=(), overrides=()) -> dict:
-    """``config.yaml``, then each file in ``configfiles``, then ``key=value`` overrides
-    (YAML values), top-level keys replaced whole, as Snakemake does."""
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for f in configfiles:
-        cfg.update(yaml.safe_load(Path(f).read_text()) or {})
+    """The configuration a run with these ``--configfile`` files reads: ``config.yaml`` when
+    none is given (the Snakefile's), else the files merged in order, key by key as Snakemake
+    merges them; then ``key=value`` overrides (YAML values)."""
+    files = list(configfiles) or [ROOT / "config.yaml"]
+    cfg: dict = {}
+    for f in files:
+        merge_config(cfg, yaml.safe_load(Path(f).read_text()) or {})
     for kv in overrides:
         if "=" not in kv:
             raise ValueError(f"--config expects key=value, got {kv!r}")
@@ -169,29 +186,43 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
         jobs.append({"panel": name, "job": kind, "samples": samples,
                      "seconds": samples * step + fwd * t.forward})
 
+    gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
+    masks_of = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
     for _ in seeds:
         job("dense", panel["dense"]["epochs"])
-        lob = panel["lobster"]
-        e = lob["recipe"]["epochs"]
-        events = e // (int(lob["pwe"]) + 1)
-        job("lobster", e, lobster=True,
-            extra_fwd=events * int(lob.get("bisection_steps", 20)) * n_val + len(targets) * n_test)
+        for g in gradual:
+            block = panel.get(g) or {}
+            e = (block.get("recipe") or panel["dense"])["epochs"]
+            if g == "lobster":
+                events = e // (int(block["pwe"]) + 1)
+                job("gradual:lobster", e, lobster=True,
+                    extra_fwd=events * int(block.get("bisection_steps", 20)) * n_val + len(targets) * n_test)
+            elif g == "imp":  # rounds 0..r, each the recipe, a test pass per round
+                rounds = rounds_to_reach(block.get("fraction", 0.2), max(float(x) for x in targets))
+                if block.get("max_rounds") is not None:
+                    rounds = min(rounds, int(block["max_rounds"]))
+                job("gradual:imp", e, runs=rounds + 1)
+            else:  # one run of the recipe, a test pass per epoch (every epoch is a snapshot)
+                job(f"gradual:{g}", e, extra_fwd=e * n_test)
         retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
             for _t in targets:
                 if m == "oneshot":
                     job("oneshot", panel["oneshot_finetune"]["epochs"])
                 else:
-                    job(f"retrain:{m}", retrain_epochs, runs=len(rseeds))
+                    for _g in masks_of:
+                        job(f"retrain:{m}", retrain_epochs, runs=len(rseeds))
     return jobs
 
 
 def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
+    """The landscape's jobs: per (panel, gradual method) of ``landscape`` the two maps and
+    the Hessian; the probe once, on the paper's landscape (the first). The rewind
+    retrainings of a method whose masks Fig. 1 does not retrain are counted here too."""
     ls = cfg.get("landscape") or {}
-    name = ls.get("panel", "lenet5_mnist")
-    if name not in cfg["panels"]:
-        return []
-    t = times[name]
+    first = ls.get("panel", "lenet5_mnist")
+    names = list(dict.fromkeys([first, *ls.get("panels", [])]))
+    methods = ls.get("methods", ["lobster"])
     res = ls.get("resolution", [17, 11])
     samples = ls.get("samples", 2000)
     h = ls.get("hessian", {})
@@ -200,14 +231,36 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
     hpoints = 2 * 2 + hres[0] * hres[1]  # G and 1-S in both spaces, and the map
     hvp = 30 * 3 * hs  # ~30 products of ~3 forward-equivalents each
     probe = ls.get("probe_epochs", 30)
-    n_train = _n(cfg["panels"][name], "train_samples", DATASETS[cfg["panels"][name]["dataset"]].n_train)
-    return [
-        {"panel": name, "job": "plane_map:loss", "samples": 0, "seconds": points * samples * t.forward},
-        {"panel": name, "job": "plane_map:psp", "samples": 0, "seconds": 2 * points * samples * t.forward},
-        {"panel": name, "job": "hessian", "samples": 0, "seconds": hpoints * hvp * t.forward},
-        {"panel": name, "job": "landscape_probe", "samples": probe * n_train,
-         "seconds": probe * n_train * t.train + 6 * 2 * hvp * t.forward},
-    ]
+    rows = []
+    for name in names:
+        if name not in cfg["panels"]:
+            continue
+        t, panel = times[name], cfg["panels"][name]
+        n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
+        masks_of = cfg.get("retrain_masks_of", ["lobster"])
+        rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
+        retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
+        for m in methods:
+            key = f"{name}/{m}"
+            rows += [
+                {"panel": name, "job": "plane_map:loss", "landscape": key, "samples": 0,
+                 "seconds": points * samples * t.forward},
+                {"panel": name, "job": "plane_map:psp", "landscape": key, "samples": 0,
+                 "seconds": 2 * points * samples * t.forward},
+                {"panel": name, "job": "hessian", "landscape": key, "samples": 0,
+                 "seconds": hpoints * hvp * t.forward},
+            ]
+            if m not in masks_of:  # 1-S: the rewind retraining of this method's mask
+                n_t = len(panel["targets"]) if name != first or ls.get("target") is None else 1
+                for _ in range(n_t):
+                    s = retrain_epochs * n_train * len(rseeds)
+                    rows.append({"panel": name, "job": "retrain:rewind", "landscape": key,
+                                 "samples": s, "seconds": s * t.train})
+        if name == first:
+            rows.append({"panel": name, "job": "landscape_probe", "landscape": f"{name}/{methods[0]}",
+                         "samples": probe * n_train,
+                         "seconds": probe * n_train * t.train + 6 * 2 * hvp * t.forward})
+    return rows
 
 
 def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
@@ -229,7 +282,7 @@ def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
         kind = r["job"].split(":")[0]
         p["chain"][kind] = max(p["chain"].get(kind, 0.0), r["seconds"])
     total = sum(p["seconds"] for p in per_panel.values())
-    chain = max(c["chain"].get("dense", 0) + c["chain"].get("lobster", 0)
+    chain = max(c["chain"].get("dense", 0) + c["chain"].get("gradual", 0)
                 + max(c["chain"].get("retrain", 0), c["chain"].get("oneshot", 0))
                 + sum(c["chain"].get(k, 0) for k in ("plane_map", "hessian", "landscape_probe"))
                 for c in per_panel.values())
@@ -254,7 +307,7 @@ def _fmt_h(h: float) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sharpminima.estimate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--configfile", action="append", default=[], help="config files after config.yaml")
+    ap.add_argument("--configfile", action="append", default=[], help="config files, merged in order (default: config.yaml)")
     ap.add_argument("--config", nargs="*", default=[], help="key=value overrides")
     ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")

@@ -138,11 +138,12 @@ def gradual_recipe(panel: dict, panel_name: str, method: str) -> tuple[Recipe, d
 
 def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_path, seed: int,
                 targets, device_spec="auto", threads=None, trajectory_out, snapshots_out,
-                init_out, state_dir, selection: str = "best_val") -> dict:
+                init_out, state_dir, selection: str | None = "best_val") -> dict:
     """One run of a gradual pruning method (``gradual.GRADUAL_METHODS``: LOBSTER, IMP, GMP)
     on a panel, with the panel's ``<method>`` block as its settings. Writes the snapshot
     chosen for each target (``snapshots_out``: {event: {state_dict, mask}}; the choice is
-    ``pruning.select_snapshots`` with the ``selection`` rule), the run's rewind point
+    ``pruning.select_snapshots`` with the ``selection`` rule; None for a method with a rule
+    of its own, as LOBSTER), the run's rewind point
     (``init_out``: the initial weights, or IMP's late-rewinding point) and
     ``trajectory_out``: every snapshot's sparsity, neurons, validation and test error, the
     snapshot chosen for each target, and provenance.
@@ -191,14 +192,14 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
                      checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
                      on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
                      augment=data.augment_batch if data.augment else None,
-                     fingerprint=fp, targets=targets, selection=selection, done=done)
+                     fingerprint=fp, targets=targets, selection=selection or "best_val", done=done)
     saved = read_events()
     events = [e["meta"] for e in saved]
     emitted = [e["event"] for e in run.events]
     if sorted(e["event"] for e in events) != sorted(emitted):
         raise RuntimeError(f"{state_dir}: event files {sorted(e['event'] for e in events)} do not "
                            f"match the run's events {emitted}; delete the folder and rerun")
-    chosen = select_snapshots(events, targets, selection=selection if spec.uses_selection else "first")
+    chosen = select_snapshots(events, targets, selection=(selection or "best_val") if spec.uses_selection else "first")
     keep = {s["event"] for s in chosen if s["reached"]}
     # only the chosen snapshots' weights are kept (every snapshot's numbers are in `events`)
     snapshots = {e["meta"]["event"]: {"state_dict": e["state_dict"], "mask": e["mask"]}
@@ -548,12 +549,16 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     schedule, no LOBSTER regularisation, the mask fixed) for ``landscape.probe_epochs``
     epochs; after 0, 1, 3, 10, 30, ... epochs the training loss, both PSP-norm readings and
     the entropies are measured on the same samples as the maps, and at the first and last
-    of them the top-k Hessian eigenvalues in both spaces.
+    of them the top-k Hessian eigenvalues in both spaces. A network with BatchNorm is
+    measured as the maps measure a plane point: on a copy whose running statistics are
+    re-estimated on the same samples (``landscape.recalibrate_batchnorm``).
     The claims table cites the result where our magnitudes are far from the paper's: if
     they move towards the paper's ranges with more training, training length is (part of)
     the reason."""
+    import copy
+
     from .hessian import top_eigenvalues
-    from .landscape import Plane
+    from .landscape import Plane, batchnorm_layers, recalibrate_batchnorm
     from .masks import Mask
     from .psp import psp_statistics
     from .tables import write_csv
@@ -577,6 +582,10 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     rows = []
 
     def measure(model, epoch):
+        trained = model
+        if batchnorm_layers(model):  # measured as the maps are: BatchNorm statistics of this point
+            model = copy.deepcopy(model)
+            recalibrate_batchnorm(model, x, settings["batch_size"])
         model.eval()
         s = psp_statistics(model, x, y, data.num_classes, batch_size=settings["batch_size"],
                            second_order=(settings["entropy2"],))
@@ -590,7 +599,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
             row[f"eig_mean_{space}"] = sum(vals) / len(vals)
             row[f"eig1_{space}"] = vals[0]
         rows.append(row)
-        model.train()
+        trained.train()
         _log.info(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "
                   f"(l2 {row['psp_norm_l2']:.4g})" + (f", top eigenvalue {row['eig1_mask']:.4g} "
                                                       f"(full {row['eig1_full']:.4g})" if "eig1_mask" in row else ""))

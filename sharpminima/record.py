@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import LOG_DATEFMT, LOG_FORMAT
-from .claims import PAPER_FIG1, Words, fig1_claims
+from .claims import PAPER_FIG1, RETRAIN_KINDS, Words, fig1_claims
 from .claims import _fmt  # one number format for the claims table and the records
 from .estimate import load_config
 from .tables import fig1_points
@@ -32,7 +32,13 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
     """Wall time per rule of one panel, from Snakemake's benchmark files."""
     rows = []
     for f in sorted((results / "benchmarks" / panel).rglob("*.tsv")):
-        rule = f.relative_to(results / "benchmarks" / panel).parts[0]
+        parts = f.relative_to(results / "benchmarks" / panel).parts
+        # a retraining's folder is <gradual method>/<kind>/: named by its kind (and the
+        # method whose masks it retrained, unless that is the paper's LOBSTER)
+        if len(parts) > 2 and parts[1] in RETRAIN_KINDS:
+            rule = parts[1] if parts[0] == "lobster" else f"{parts[1]} of {parts[0]}"
+        else:
+            rule = parts[0]
         with open(f) as fh:
             r = next(csv.DictReader(fh, delimiter="\t"))
         rows.append({"rule": rule, "s": float(r["s"])})
@@ -47,15 +53,20 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     targets = [f"{float(t):g}" for t in panel["targets"]]
     base = results / panel_name
     dense = [base / f"dense/s{s}/metrics.json" for s in seeds]
-    trajs = [base / f"lobster/s{s}/trajectory.json" for s in seeds]
-    runs = [base / f"{m}/s{s}/t{t}/metrics.json" for m in methods for s in seeds for t in targets]
+    gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
+    masks = [m for m in cfg.get("retrain_masks_of", ["lobster"]) if m in gradual]
+    trajs = [base / f"{g}/s{s}/trajectory.json" for g in gradual for s in seeds]
+    runs = [base / (f"{g}/{m}" if m in RETRAIN_KINDS else m) / f"s{s}/t{t}/metrics.json"
+            for m in methods for g in (masks if m in RETRAIN_KINDS else [None])
+            for s in seeds for t in targets]
     runs = [p for p in runs if p.exists()]
+    methods = [*[g for g in gradual if g != "lobster"], *methods]
     points = fig1_points(panel_name, dense, trajs, runs)
     d0 = json.loads(dense[0].read_text())
     prov = d0["provenance"]
     lines = [f"- code version: `{prov.get('code_version')}`; device: {prov.get('device_description') or prov.get('device')}; "
              f"torch {prov.get('libraries', {}).get('torch')}; host `{prov.get('host')}`",
-             f"- LOBSTER seeds {seeds}; retraining seeds {panel.get('retrain_seeds') or cfg.get('retrain_seeds')}; selection "
+             f"- gradual methods {gradual}, seeds {seeds}; retraining seeds {panel.get('retrain_seeds') or cfg.get('retrain_seeds')}; selection "
              f"`{cfg.get('selection', 'best_val')}`", ""]
     t = rule_times(results, panel_name)
     if len(t):

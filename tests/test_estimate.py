@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import TINY, snakemake
-from sharpminima.estimate import StepTimes, load_config, main, panel_jobs
+from sharpminima.estimate import StepTimes, landscape_jobs, load_config, main, panel_jobs
 from test_workflow import job_counts
 
 
@@ -19,8 +19,12 @@ def test_jobs_are_the_workflows_jobs(data_mirror, tmp_path):
         kinds[k] = kinds.get(k, 0) + 1
     proc = snakemake("-n", "--configfile", TINY, "--config", f"data_mirror={data_mirror}", cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    assert kinds == {"dense": counts["train_dense"], "lobster": counts["lobster"],
-                     "retrain": counts["retrain"], "oneshot": counts["oneshot"]}
+    landscape = landscape_jobs(cfg, {name: unit for name in cfg["panels"]})
+    extra_rewinds = sum(j["job"] == "retrain:rewind" for j in landscape)
+    assert kinds == {"dense": counts["train_dense"], "gradual": counts["gradual"],
+                     "retrain": counts["retrain"] - extra_rewinds, "oneshot": counts["oneshot"]}
+    assert sum(j["job"] == "hessian" for j in landscape) == counts["hessian"]
+    assert sum(j["job"].startswith("plane_map") for j in landscape) == counts["plane_map"]
 
 
 def test_samples_follow_the_recipes():
@@ -31,7 +35,10 @@ def test_samples_follow_the_recipes():
     n = p["train_samples"]
     assert jobs["dense"]["samples"] == p["dense"]["epochs"] * n
     assert jobs["dense"]["seconds"] == pytest.approx(2.0 * p["dense"]["epochs"] * n)
-    assert jobs["lobster"]["seconds"] == pytest.approx(3.0 * p["lobster"]["recipe"]["epochs"] * n)
+    assert jobs["gradual:lobster"]["seconds"] == pytest.approx(3.0 * p["lobster"]["recipe"]["epochs"] * n)
+    # IMP: rounds 0..1 to 10 % at 20 % per round, each the dense recipe; GMP: its recipe
+    assert jobs["gradual:imp"]["samples"] == 2 * p["dense"]["epochs"] * n
+    assert jobs["gradual:gmp"]["samples"] == p["gmp"]["recipe"]["epochs"] * n
     # one retraining job trains every retraining seed; Scratch-E: the dense budget
     assert jobs["retrain:rewind"]["samples"] == 3 * p["dense"]["epochs"] * n
     # the whole training split when train_samples is null (MNIST: 60,000 - 10 % validation)

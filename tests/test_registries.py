@@ -25,8 +25,14 @@ def _registries():
     from sharpminima.psp import PSP_NORM_READINGS, SECOND_ORDER
     from sharpminima.training import SELECTIONS
 
+    from sharpminima.gradual import GRADUAL_METHODS
+
     landscape = ("properties", "landscape", "properties")
     return [
+        (("properties", "gradual_methods"), GRADUAL_METHODS),
+        (("properties", "retrain_masks_of"), GRADUAL_METHODS),
+        (("$defs", "panel", "properties", "gradual_methods"), GRADUAL_METHODS),
+        ((*landscape, "methods"), GRADUAL_METHODS),
         (("$defs", "panel", "properties", "model"), [n for n in MODELS if not n.startswith("_")]),
         (("properties", "methods"), METHODS),
         (("properties", "selection"), SELECTIONS),
@@ -37,10 +43,23 @@ def _registries():
     ]
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(11))
 def test_the_schemas_enums_are_the_registries(index):
     path, registry = _registries()[index]
     assert sorted(_enum(*path)) == sorted(registry), path
+
+
+def test_every_gradual_method_has_its_settings_block_and_nothing_else_does():
+    """A panel's block of a gradual method is named as the method (schema: one $defs entry
+    per registered method, referenced from the panel)."""
+    from sharpminima.gradual import GRADUAL_METHODS
+
+    panel = SCHEMA["$defs"]["panel"]["properties"]
+    blocks = {k for k, v in panel.items() if v.get("$ref", "").startswith("#/$defs/") and k in SCHEMA["$defs"]
+              and k not in ("dense", "retrain", "oneshot_finetune")}
+    assert blocks == set(GRADUAL_METHODS)
+    for name in GRADUAL_METHODS:
+        assert panel[name]["$ref"] == f"#/$defs/{name}"
 
 
 def test_data_sets_have_no_second_list():
@@ -53,7 +72,7 @@ def test_data_sets_have_no_second_list():
 
 @pytest.mark.parametrize("modules, heavy", [
     # Snakemake reads these at every invocation
-    ("sharpminima.datasets, sharpminima.paper_figures", "['torch', 'matplotlib']"),
+    ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual", "['torch', 'matplotlib']"),
     # the table, figure and claims jobs: no torch (~3 s of start-up per job)
     ("sharpminima.tables, sharpminima.figures, sharpminima.claims, sharpminima.provenance", "['torch']"),
 ])

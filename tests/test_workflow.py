@@ -29,18 +29,43 @@ def test_lint_is_clean():
     assert "Lints for" not in proc.stdout
 
 
-@pytest.mark.parametrize("configs, targets", [
-    (["config.yaml"], 3 + 3 + 2 + 1),
-    (["config.yaml", "presets/paper.yaml"], 6 + 7 + 4 + 3),
-], ids=["default", "paper"])
-def test_dry_run_plans_every_panel(configs, targets, tmp_path):
+@pytest.mark.parametrize("configs, targets, gradual, masks, landscapes", [
+    # LOBSTER on every panel, IMP and GMP on the three LeNets; landscapes of LeNet-5/MNIST
+    # (the paper's) and LeNet-300 around LOBSTER's G
+    (["config.yaml"], 3 + 3 + 2 + 1, 4 + 3 * 2, 1, 2),
+    # the paper's methods only
+    (["config.yaml", "presets/paper.yaml"], 6 + 7 + 4 + 3, 4, 1, 1),
+    # every method on every panel, Fig. 1 retraining every method's masks, the landscape of
+    # every panel around every method's G
+    (["config.yaml", "presets/extended.yaml"], 3 + 3 + 2 + 1, 4 * 3, 3, 4 * 3),
+], ids=["default", "paper", "extended"])
+def test_dry_run_plans_every_panel(configs, targets, gradual, masks, landscapes, tmp_path):
     proc = snakemake("-n", "--configfile", *[REPO / c for c in configs], cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    assert counts["train_dense"] == 4 and counts["lobster"] == 4
+    assert counts["train_dense"] == 4 and counts["gradual"] == gradual
     assert counts["prepare_data"] == 3 and counts["split"] == 3
     assert counts["dense_table"] == 1 and counts["fig1"] == 4 and counts["fig1_table"] == 1
-    # one retraining job per (method, target): seeds are batched inside it
-    assert counts["retrain"] == 3 * targets and counts["oneshot"] == targets
+    # one retraining job per (mask source, method, target): seeds are batched inside it
+    assert counts["retrain"] == masks * 3 * targets and counts["oneshot"] == targets
+    assert counts["plane"] == landscapes and counts["hessian"] == landscapes
+    assert counts["landscape_probe"] == 1 and counts["claims"] == 1
+
+
+def test_the_extended_preset_is_planned_and_estimated():
+    """presets/extended.yaml: what does not fit the default run's budget, layered on it; the
+    estimate reads it as Snakemake does (merged key by key) and plans the same landscapes."""
+    from sharpminima.estimate import StepTimes, landscape_jobs, load_config, panel_jobs
+
+    cfg = load_config([REPO / "config.yaml", REPO / "presets/extended.yaml"])
+    assert set(cfg["panels"]) == {"lenet300_mnist", "lenet5_mnist", "lenet5_fashion", "resnet32_cifar10"}
+    resnet = cfg["panels"]["resnet32_cifar10"]
+    assert resnet["dense"]["epochs"] == 2 and resnet["gradual_methods"] == ["lobster", "imp", "gmp"]
+    unit = StepTimes(train=1e-3, lobster=1e-3, forward=1e-4)
+    jobs = [j for n, p in cfg["panels"].items() for j in panel_jobs(n, p, cfg, unit)]
+    assert sum(j["job"].startswith("gradual:") for j in jobs) == 12
+    land = landscape_jobs(cfg, {n: unit for n in cfg["panels"]})
+    assert len({j["landscape"] for j in land}) == 12
+    assert not any(j["job"] == "retrain:rewind" for j in land)  # Fig. 1 retrains every G's mask
 
 
 def test_the_paper_preset_inherits_no_panel_setting_of_the_default_config():
@@ -169,8 +194,10 @@ def test_tiny_run_draws_fig1_with_every_method(tiny_run):
             assert (workdir / f"results/figures/{f}.{ext}").stat().st_size > 0
     pts = pd.read_csv(workdir / "results/tables/fig1.csv")
     a = pts[pts.panel == "lenet300_mnist"].set_index("method")
-    assert set(a.index) == {"dense", "lobster", "rewind", "reinit", "random", "oneshot"}
+    assert set(a.index) == {"dense", "lobster", "imp", "gmp", "rewind", "reinit", "random", "oneshot"}
     assert a.reached.all()
+    # the retrainings are of LOBSTER's masks (retrain_masks_of), the gradual rows have none
+    assert set(a.masks_of.dropna()) == {"lobster"} and pd.isna(a.loc["gmp", "masks_of"])
     # the retrained masks are the LOBSTER snapshot's: same sparsity, to the parameter
     for m in ("rewind", "reinit", "random"):
         assert a.loc[m, "pruned_params_pct"] == pytest.approx(a.loc["lobster", "pruned_params_pct"], abs=1e-9)
@@ -189,7 +216,7 @@ def test_one_figure_builds_alone(data_mirror, tmp_path):
     proc = snakemake("-n", "results/figures/fig1b.pdf", "--configfile", TINY,
                      "--config", f"data_mirror={data_mirror}", cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    assert counts["train_dense"] == 1 and counts["lobster"] == 1 and counts["fig1"] == 1
+    assert counts["train_dense"] == 1 and counts["gradual"] == 2 and counts["fig1"] == 1  # LOBSTER, GMP
     assert counts["prepare_data"] == 1 and "dense_table" not in counts
     assert "lenet300_mnist" not in proc.stdout and "resnet32" not in proc.stdout
 
@@ -199,33 +226,38 @@ def test_tiny_run_draws_the_landscape(tiny_run):
     for f in ("fig2a", "fig2b", "fig3", "fig4a", "fig4b"):
         for ext in ("pdf", "png", "csv"):
             assert (workdir / f"results/figures/{f}.{ext}").stat().st_size > 0
-    plane = json.loads((workdir / "results/landscape/lenet5_mnist/plane.json").read_text())
+    plane = json.loads((workdir / "results/landscape/lenet5_mnist/lobster/plane.json").read_text())
     assert abs(plane["cos_uv"]) < 1e-9 and plane["norm_v"] == pytest.approx(plane["norm_u"], rel=1e-9)
     loss = pd.read_csv(workdir / "results/figures/fig2a.csv")
     assert len(loss) == 5 * 3 and loss.loss.gt(0).all()
-    psp = pd.read_csv(workdir / "results/landscape/lenet5_mnist/psp.csv").set_index(["a", "b"])
+    psp = pd.read_csv(workdir / "results/landscape/lenet5_mnist/lobster/psp.csv").set_index(["a", "b"])
     assert psp.entropy1.between(0, 10).all() and psp.entropy2.between(0, 10).all()
     # G and 1-S are grid points of every map
     assert (0.0, 0.0) in psp.index and (1.0, 0.0) in psp.index
-    hess = pd.read_csv(workdir / "results/landscape/lenet5_mnist/hessian.csv").set_index("solution")
+    hess = pd.read_csv(workdir / "results/landscape/lenet5_mnist/lobster/hessian.csv").set_index("solution")
     assert list(hess.index) == ["G", "1-S"]
     assert (hess.eig1 >= hess.eig2).all() and (hess.eig2 >= hess.eig3).all()
-    meta = json.loads((workdir / "results/landscape/lenet5_mnist/psp.json").read_text())
+    meta = json.loads((workdir / "results/landscape/lenet5_mnist/lobster/psp.json").read_text())
     assert meta["n_samples"] == 200 and meta["entropy2_definition"] == "agreement"
     # the summary table holds the same numbers as the maps and the Hessian points
-    sol = pd.read_csv(workdir / "results/tables/landscape.csv").set_index("solution")
+    every = pd.read_csv(workdir / "results/tables/landscape.csv")
+    # every landscape (panel, G's method): the paper's first
+    assert list(dict.fromkeys(zip(every.panel, every.method))) == [
+        ("lenet5_mnist", "lobster"), ("lenet5_mnist", "gmp"), ("lenet300_mnist", "lobster"),
+        ("lenet300_mnist", "gmp")]
+    sol = every[(every.panel == "lenet5_mnist") & (every.method == "lobster")].set_index("solution")
     assert list(sol.index) == ["G", "1-S"]
     assert sol.loc["G", "psp_norm"] == pytest.approx(psp.loc[(0.0, 0.0), "psp_norm"], rel=1e-5)
     assert sol.loc["1-S", "eig1"] == pytest.approx(hess.loc["1-S", "eig1"], rel=1e-5)
     # both readings of the PSP norm and both Hessian spaces at the same points
     assert (sol["psp_norm"] == sol["psp_norm_mean_square"]).all() and (sol["psp_norm_l2"] > 0).all()
-    readings = pd.read_csv(workdir / "results/landscape/lenet5_mnist/hessian_readings.csv")
+    readings = pd.read_csv(workdir / "results/landscape/lenet5_mnist/lobster/hessian_readings.csv")
     assert sorted(set(readings.space)) == ["full", "mask"] and len(readings) == 4
     mask_g = readings[(readings.space == "mask") & (readings.solution == "G")].iloc[0]
     full_g = readings[(readings.space == "full") & (readings.solution == "G")].iloc[0]
     assert full_g.eig1 >= mask_g.eig1 * (1 - 1e-3)  # Cauchy interlacing
     assert mask_g.eig1 == pytest.approx(hess.loc["G", "eig1"], rel=1e-9)
-    probe = pd.read_csv(workdir / "results/landscape/lenet5_mnist/probe.csv")
+    probe = pd.read_csv(workdir / "results/landscape/lenet5_mnist/lobster/probe.csv")
     assert list(probe.epoch) == [0, 1, 2]
     assert probe.loss.iloc[0] == pytest.approx(sol.loc["G", "loss"], rel=1e-4)
 
@@ -240,14 +272,20 @@ def test_tiny_run_writes_the_claims_table(tiny_run):
     for key in ("sparsity", "eigenvalues_positive", "lower_loss", "narrower", "generalises",
                 "lower_psp_norm", "entropy1_comparable", "higher_entropy2", "range_loss",
                 "range_eig", "range_psp_norm", "range_entropy1", "range_entropy2"):
-        assert f"landscape:lenet5_mnist:{key}" in ids, key
+        assert f"landscape:lenet5_mnist:lobster:{key}" in ids, key
+        assert f"landscape:lenet5_mnist:gmp:{key}" in ids, key
+    for key in ("lower_loss", "narrower", "generalises", "higher_entropy2"):
+        assert f"landscape:lenet300_mnist:gmp:{key}" in ids, key
+    for m in ("lobster", "imp", "gmp"):
+        assert f"lenet300_mnist:gradual_beats_oneshot:{m}" in ids, m
     assert claims.paper.notna().all() and claims.words.notna().all()
     # the tiny panels are at reduced scale: every colour-bar range is untestable, and says why
     ranges = claims[claims.id.str.contains(":range_")]
     assert (ranges.verdict == "not testable at this scale").all()
     assert ranges.note.str.contains("reduced scale").all()
-    assert ranges[ranges.id.str.endswith("range_psp_norm")].note.str.contains("reading 'l2'").all()
-    assert ranges[ranges.id.str.endswith("range_eig")].note.str.contains("reading 'full space'").all()
+    paper = ranges[ranges.id.str.startswith("landscape:lenet5_mnist:lobster:")]
+    assert paper[paper.id.str.endswith("range_psp_norm")].note.str.contains("reading 'l2'").all()
+    assert paper[paper.id.str.endswith("range_eig")].note.str.contains("reading 'full space'").all()
     # LOBSTER reached no 99.57 % here; the claim says so
     top = claims.set_index("id").loc["lenet5_mnist:max_sparsity"]
     assert top.verdict == "does not hold" and top.paper == "99.57 %"
@@ -466,7 +504,7 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
     lines = caplog.messages
     assert any("not reusing" in x and "seed101.pt" in x and "selection" in x for x in lines), lines
     assert m["runs"][0]["test_error"] != 99.0
-    ref = json.loads((r / "rewind/s0/t10/metrics.json").read_text())
+    ref = json.loads((r / "lobster/rewind/s0/t10/metrics.json").read_text())
     assert m["runs"][0]["test_error"] == ref["runs"][0]["test_error"]  # a clean retraining
     # an older version's folder (no fingerprint): emptied, not trusted
     state.mkdir()

@@ -18,7 +18,8 @@ meta = json.loads(open(snakemake.input.meta).read())
 plane, h = meta["plane"], meta["settings"]
 write_csv(pd.concat([points.assign(kind="solution"), grid.assign(kind="grid")], ignore_index=True),
           snakemake.output.csv)
-title = (f"fig2b: top-{h['k']} Hessian eigenvalues, {plane['panel']} at "
+title = (f"fig2b: top-{h['k']} Hessian eigenvalues, {plane['panel']} (G: "
+         f"{plane.get('method', 'lobster')}) at "
          f"{plane['pruned_params_pct']:.2f} % pruned\n{meta['n_samples']} training samples, "
          f"solver {h['solver']}, "
          f"{'sparse subspace (mask)' if meta.get('space', 'mask') == 'mask' else 'full parameter space'}")

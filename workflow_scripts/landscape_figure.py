@@ -18,7 +18,8 @@ df = pd.read_csv(snakemake.input.table)
 meta = json.loads(open(snakemake.input.meta).read())
 plane = meta["plane"]
 write_csv(df[["a", "b", column]], snakemake.output.csv)
-title = (f"{name}: {label}\n{plane['panel']} at {plane['pruned_params_pct']:.2f} % pruned "
+title = (f"{name}: {label}\n{plane['panel']}, G: {plane.get('method', 'lobster')}, at "
+         f"{plane['pruned_params_pct']:.2f} % pruned "
          f"(target {plane['target']:g}); {meta['n_samples']} training samples")
 if column == "entropy2":
     title += f"; definition: {meta['entropy2_definition']}"
