@@ -19,6 +19,7 @@ include: "rules/dense.smk"
 include: "rules/pruning.smk"
 include: "rules/tables.smk"
 include: "rules/landscape.smk"
+include: "rules/features.smk"
 include: "rules/figures.smk"
 
 

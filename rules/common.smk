@@ -130,19 +130,49 @@ def check_config_rules(config):
                 f"{key}: found {lp!r}; expected one of the panels {sorted(config['panels'])}"
             )
             continue
-        missing = [m for m in ls["methods"] if m not in gradual_of(config["panels"][lp])]
+        missing = [
+            m for m in ls["methods"] if m not in gradual_of(config["panels"][lp])
+        ]
         if missing:
             problems.append(
                 f"landscape.methods: found {missing} not run on panel {lp} (its "
                 f"gradual_methods: {gradual_of(config['panels'][lp])})"
             )
-    if ls["panel"] in config["panels"] and ls["target"] is not None and float(ls["target"]) not in [
-        float(t) for t in config["panels"][ls["panel"]]["targets"]
-    ]:
+    if (
+        ls["panel"] in config["panels"]
+        and ls["target"] is not None
+        and float(ls["target"])
+        not in [float(t) for t in config["panels"][ls["panel"]]["targets"]]
+    ):
         problems.append(
             f"landscape.target: found {ls['target']}; expected one of the targets of "
             f"panel {ls['panel']}: {config['panels'][ls['panel']]['targets']}"
         )
+    feats = config["features"]
+    for name in feats["panels"]:
+        if name not in config["panels"]:
+            problems.append(
+                f"features.panels: found {name!r}; expected one of the panels "
+                f"{sorted(config['panels'])}"
+            )
+    for name, dataset in feats["transfer"]["pairs"].items():
+        where = f"features.transfer.pairs.{name}"
+        if name not in config["panels"]:
+            problems.append(
+                f"{where}: found panel {name!r}; expected one of {sorted(config['panels'])}"
+            )
+        elif dataset not in DATASET_REGISTRY:
+            problems.append(
+                f"{where}: found {dataset!r}; expected one of {sorted(DATASET_REGISTRY)}"
+            )
+        else:
+            own = DATASET_REGISTRY[config["panels"][name]["dataset"]]
+            other = DATASET_REGISTRY[dataset]
+            if other.input_shape != own.input_shape or dataset == own.name:
+                problems.append(
+                    f"{where}: found {dataset!r} (input {other.input_shape}); expected "
+                    f"another data set of the panel's input shape {own.input_shape}"
+                )
     if "rewind" not in config["methods"]:
         problems.append(
             f"methods: found {config['methods']}; expected 'rewind' among them (the "
@@ -161,7 +191,12 @@ def check_config_rules(config):
 
 check_config_rules(config)
 SEEDS = config["seeds"]
-DATASETS = sorted({p["dataset"] for p in PANELS.values()})
+FEATURES = config["features"]
+TRANSFER_PAIRS = FEATURES["transfer"]["pairs"]
+# the panels' data sets, and the second data sets of the transfer probe
+DATASETS = sorted(
+    {p["dataset"] for p in PANELS.values()} | set(TRANSFER_PAIRS.values())
+)
 DATA_DIR = config["data_dir"]
 
 
@@ -415,11 +450,66 @@ def claims_inputs(wildcards):
     for figure, panel in FIGURE_PANEL.items():
         out[f"points_{panel}"] = f"results/figures/{figure}.csv"
         out[f"trajectories_{panel}"] = gradual_trajectories(panel)
+    out.update(transfer_tables())
     return out
+
+
+# -- the features of every solution (similarity to the dense model, transfer probe)
+def solution_inputs(wildcards):
+    """Every solution of a panel's Fig. 1: the dense models, each gradual method's
+    snapshots, the retrainings and one-shot runs (weights and metrics, paired by position).
+    """
+    panel = wildcards.panel
+    gradual = gradual_trajectories(panel)
+    methods = method_metrics(panel)
+    retrain = [m for m in methods if "/oneshot/" not in m]
+    oneshot = [m for m in methods if "/oneshot/" in m]
+    return {
+        "dense_metrics": dense_metrics(panel),
+        "dense_models": [
+            m.replace("metrics.json", "model.pt") for m in dense_metrics(panel)
+        ],
+        "trajectories": gradual,
+        "snapshots": [t.replace("trajectory.json", "snapshots.pt") for t in gradual],
+        "retrain_metrics": retrain,
+        "retrain_models": [m.replace("metrics.json", "models.pt") for m in retrain],
+        "oneshot_metrics": oneshot,
+        "oneshot_models": [m.replace("metrics.json", "model.pt") for m in oneshot],
+    }
+
+
+def transfer_target_inputs(wildcards):
+    return {
+        "target_manifest": manifest_path(wildcards.dataset),
+        "target_split": f"results/splits/{wildcards.dataset}.json",
+    }
+
+
+def feature_figures():
+    similarity = expand(
+        "results/figures/similarity/{panel}.{ext}",
+        panel=FEATURES["panels"],
+        ext=FIGURE_FORMATS,
+    )
+    transfer = [
+        f"results/figures/{kind}/{panel}_to_{dataset}.{ext}"
+        for panel, dataset in TRANSFER_PAIRS.items()
+        for kind in ("transfer", "entropy_transfer")
+        for ext in FIGURE_FORMATS
+    ]
+    return similarity + transfer
+
+
+def transfer_tables():
+    return {
+        f"transfer_{panel}": f"results/{panel}/features/transfer_{dataset}.csv"
+        for panel, dataset in TRANSFER_PAIRS.items()
+    }
 
 
 def all_targets():
     return [
+        *feature_figures(),
         "results/tables/claims.csv",
         "results/tables/dense.csv",
         "results/tables/fig1.csv",

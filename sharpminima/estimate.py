@@ -22,7 +22,8 @@ data set's shape; every job's cost is its sample count times these per-sample ti
 - each landscape (panel x gradual method): the map points (one forward pass over
   ``landscape.samples`` each), the Hessian (about 30 Hessian-vector products, each ~3 forward
   passes of ``hessian.samples``, per point), the rewind retrainings of its mask where Fig. 1
-  does not retrain them, and (the paper's landscape) the probe.
+  does not retrain them, and (the paper's landscape) the probe;
+- the feature analyses: a forward pass of every solution over their images.
 
 Hours are given serially (one job at a time) and for ``--jobs N`` parallel jobs: the larger of
 the work spread over N and the longest chain (dense -> LOBSTER -> the longest retraining
@@ -263,6 +264,34 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
     return rows
 
 
+def feature_jobs(cfg: dict, times: dict) -> list[dict]:
+    """The feature analyses (``features``): per panel of ``panels`` one similarity job, per
+    pair one transfer job, each a forward pass of every solution over its images (the
+    probes' logistic regressions, seconds each on a CPU, are not counted)."""
+    f = cfg.get("features") or {}
+    t = f.get("transfer") or {}
+    rows = []
+
+    def solutions(panel: dict) -> int:
+        seeds = len(cfg.get("seeds", [0]))
+        gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
+        masks = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
+        methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
+        rseeds = len(panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102]))
+        retrain = sum(m != "oneshot" for m in methods) * len(masks) * rseeds
+        return seeds * (1 + len(panel["targets"]) * (len(gradual) + retrain + ("oneshot" in methods)))
+
+    for name in f.get("panels", []):
+        n = solutions(cfg["panels"][name])
+        rows.append({"panel": name, "job": "similarity", "samples": 0,
+                     "seconds": n * f.get("samples", 2000) * times[name].forward})
+    for name in (t.get("pairs") or {}):
+        n = solutions(cfg["panels"][name])
+        images = f.get("samples", 2000) + 2 * (t.get("train_samples", 2000) + t.get("test_samples", 2000))
+        rows.append({"panel": name, "job": "transfer", "samples": 0, "seconds": n * images * times[name].forward})
+    return rows
+
+
 def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
     times, rows = {}, []
     for name, panel in cfg["panels"].items():
@@ -273,6 +302,7 @@ def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
                   f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward)")
         rows += panel_jobs(name, panel, cfg, t)
     rows += landscape_jobs(cfg, times)
+    rows += feature_jobs(cfg, times)
     per_panel = {}
     for r in rows:
         p = per_panel.setdefault(r["panel"], {"jobs": 0, "samples": 0, "seconds": 0.0, "chain": {}})

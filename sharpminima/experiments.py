@@ -145,8 +145,9 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
     ``pruning.select_snapshots`` with the ``selection`` rule; None for a method with a rule
     of its own, as LOBSTER), the run's rewind point
     (``init_out``: the initial weights, or IMP's late-rewinding point) and
-    ``trajectory_out``: every snapshot's sparsity, neurons, validation and test error, the
-    snapshot chosen for each target, and provenance.
+    ``trajectory_out``: every snapshot's sparsity, neurons and validation error, the
+    snapshot chosen for each target with its test error (the test set is evaluated on those
+    only: ``test_error`` is None on the others), and provenance.
 
     ``state_dir`` holds what an interrupted run needs to resume (the engine's checkpoint and
     the snapshots emitted so far); it is removed once the outputs are written."""
@@ -171,15 +172,11 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
     _own_state_dir(state_dir, fp)
 
     def on_snapshot(snap: dict) -> None:
-        model = build_model(panel["model"], num_classes=data.num_classes).to(device)
-        model.load_state_dict(snap["state_dict"])
-        test = evaluate(model, *data.test, recipe.eval_batch_size)
         meta = {k: v for k, v in snap.items() if k not in ("state_dict", "mask")}
-        meta.update(test_loss=test["loss"], test_error=test["error"])
         atomic_torch_save({"state_dict": snap["state_dict"], "mask": snap["mask"].state_dict(),
                            "meta": meta}, state_dir / f"event{snap['event']:04d}.pt")
         _log.info(f"[{method}] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
-                  f"{meta['pruned_neurons_pct']:.3f} % neurons, test_error {test['error']:.3f} %")
+                  f"{meta['pruned_neurons_pct']:.3f} % neurons, val_error {meta.get('val_error') or 0:.3f} %")
 
     def read_events() -> list[dict]:
         files = sorted(state_dir.glob("event*.pt"))
@@ -201,6 +198,20 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
                            f"match the run's events {emitted}; delete the folder and rerun")
     chosen = select_snapshots(events, targets, selection=(selection or "best_val") if spec.uses_selection else "first")
     keep = {s["event"] for s in chosen if s["reached"]}
+    # The test set is read only where a number is reported: the snapshots chosen for a
+    # target (no choice reads it; GMP's per-epoch snapshots would spend a third of its run here)
+    model = build_model(panel["model"], num_classes=data.num_classes).to(device)
+    test = {}
+    for e in saved:
+        if e["meta"]["event"] in keep:
+            model.load_state_dict(e["state_dict"])
+            test[e["meta"]["event"]] = evaluate(model, *data.test, recipe.eval_batch_size)
+    for e in events:
+        r = test.get(e["event"])
+        e.update(test_loss=r["loss"] if r else None, test_error=r["error"] if r else None)
+    for c in chosen:
+        if c["reached"]:
+            c.update(test_loss=test[c["event"]]["loss"], test_error=test[c["event"]]["error"])
     # only the chosen snapshots' weights are kept (every snapshot's numbers are in `events`)
     snapshots = {e["meta"]["event"]: {"state_dict": e["state_dict"], "mask": e["mask"]}
                  for e in saved if e["meta"]["event"] in keep}
@@ -625,3 +636,112 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
         "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
                                  wall_time_s=timer.elapsed)})
     _log.info(f"probe done in {timer.elapsed:.1f}s")
+
+
+# ---------------------------------------------------------------------------------------
+# The features of every solution: layer similarity to the dense network, transfer probe
+# ---------------------------------------------------------------------------------------
+
+
+def _solution_rows(solutions) -> list[dict]:
+    keys = ("method", "masks_of", "target", "seed", "pruned_params_pct", "test_error")
+    return [{k: s[k] for k in keys} for s in solutions]
+
+
+def run_similarity(*, panel_name: str, panel: dict, data_dir, split_path, solution_files: dict,
+                   settings: dict, device_spec="auto", threads=None, table_out) -> None:
+    """SVCCA and linear CKA of every hidden layer of every solution of a panel
+    (``solutions.load_solutions`` over ``solution_files``) with the dense model's, on the
+    first ``settings["samples"]`` test images of the panel (``similarity.compare_layers``)."""
+    import pandas as pd
+
+    from .similarity import compare_layers, layer_activations
+    from .solutions import load_solutions
+    from .tables import write_csv
+
+    timer = Timer()
+    device = setup(panel, device_spec, threads)
+    data = load_panel_data(panel, data_dir, split_path, device)
+    x = data.test[0][: settings["samples"]]
+    solutions = load_solutions(**solution_files)
+    model = build_model(panel["model"], num_classes=data.num_classes).to(device)
+
+    def acts(state):
+        model.load_state_dict(state)
+        return layer_activations(model, x)
+
+    dense = next(s for s in solutions if s["method"] == "dense")
+    ref = acts(dense["state_dict"])
+    rows = []
+    for s, info in zip(solutions, _solution_rows(solutions)):
+        for r in compare_layers(ref, acts(s["state_dict"]), keep=settings["keep"],
+                                max_rows=settings["max_rows"], seed=settings["seed"]):
+            rows.append({"panel": panel_name, **info, **r})
+        _log.info(f"similarity: {info['method']} t{info['target']:g} s{info['seed']}: "
+                  + ", ".join(f"{r['layer']} {r['svcca']:.3f}/{r['cka']:.3f}" for r in rows[-len(ref):]))
+    df = pd.DataFrame(rows)
+    write_csv(df, table_out)
+    atomic_write_json(Path(table_out).with_suffix(".json"), {
+        "what": "SVCCA and linear CKA of each hidden layer with the dense model's",
+        "n_samples": int(len(x)), "split": "test (first samples of the panel's test split)",
+        "settings": settings, "n_solutions": len(solutions),
+        "provenance": provenance(settings={"panel": panel, "features": settings},
+                                 seed=settings["seed"], device=device, wall_time_s=timer.elapsed)})
+    _log.info(f"similarity: {len(solutions)} solutions in {timer.elapsed:.1f}s")
+
+
+def run_transfer(*, panel_name: str, panel: dict, data_dir, split_path, target_dataset: str,
+                 target_split_path, solution_files: dict, settings: dict, entropy2: str = "agreement",
+                 device_spec="auto", threads=None, table_out) -> None:
+    """The transfer probe (``transfer.py``) of every solution of a panel on
+    ``target_dataset`` and, as the control, on the panel's own data set; beside it each
+    solution's PSP entropies on the panel's first ``settings["samples"]`` test images (the
+    paper's explanation: higher second-order entropy, features less class-specific)."""
+    import pandas as pd
+
+    from .psp import psp_statistics
+    from .solutions import load_solutions
+    from .tables import write_csv
+    from .transfer import features, probe_error
+
+    timer = Timer()
+    device = setup(panel, device_spec, threads)
+    t = settings["transfer"]
+    source = load_panel_data(panel, data_dir, split_path, device)
+    target = data_mod.panel_data(target_dataset, data_dir, target_split_path, device=device,
+                                 train_samples=t["train_samples"], val_samples=0,
+                                 test_samples=t["test_samples"])
+    probe_sets = {
+        panel["dataset"]: (source.train[0][: t["train_samples"]], source.train[1][: t["train_samples"]],
+                           source.test[0][: t["test_samples"]], source.test[1][: t["test_samples"]]),
+        target_dataset: (*target.train, *target.test),
+    }
+    xe, ye = source.test[0][: settings["samples"]], source.test[1][: settings["samples"]]
+    solutions = load_solutions(**solution_files)
+    model = build_model(panel["model"], num_classes=source.num_classes).to(device)
+    rows = []
+    for s, info in zip(solutions, _solution_rows(solutions)):
+        model.load_state_dict(s["state_dict"])
+        model.eval()
+        st = psp_statistics(model, xe, ye, source.num_classes, second_order=(entropy2,))
+        ent = {"entropy1": st["entropy_first_order"], "entropy2": st[f"entropy_second_order_{entropy2}"]}
+        for name, (xtr, ytr, xte, yte) in probe_sets.items():
+            p = probe_error(features(model, xtr, t["layers"]), ytr.cpu().numpy(),
+                            features(model, xte, t["layers"]), yte.cpu().numpy(),
+                            C=t["C"], max_iter=t["max_iter"])
+            rows.append({"panel": panel_name, **info, "probe_data": name,
+                         "control": name == panel["dataset"], **p, **ent})
+        _log.info(f"transfer: {info['method']} t{info['target']:g} s{info['seed']}: "
+                  f"probe error {rows[-1]['probe_error']:.2f} % on {target_dataset} "
+                  f"(control {rows[-2]['probe_error']:.2f} %), entropy2 {ent['entropy2']:.4g}")
+    df = pd.DataFrame(rows)
+    write_csv(df, table_out)
+    atomic_write_json(Path(table_out).with_suffix(".json"), {
+        "what": "linear probe on frozen features, on a second data set and (control) the panel's own",
+        "source": panel["dataset"], "target": target_dataset, "settings": settings,
+        "entropy2_definition": entropy2, "n_solutions": len(solutions),
+        "n_probe_train": {k: int(len(v[0])) for k, v in probe_sets.items()},
+        "n_probe_test": {k: int(len(v[2])) for k, v in probe_sets.items()},
+        "provenance": provenance(settings={"panel": panel, "features": settings, "target": target_dataset},
+                                 seed=None, device=device, wall_time_s=timer.elapsed)})
+    _log.info(f"transfer: {len(solutions)} solutions in {timer.elapsed:.1f}s")

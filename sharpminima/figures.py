@@ -255,3 +255,106 @@ def hessian_figure(points: pd.DataFrame, grid: pd.DataFrame, title: str) -> plt.
         axes[1].set_title("coarse grid of the same plane", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# -- the features of every solution (beyond the paper) -----------------------------------------
+
+
+def _feature_curves(ax, points: pd.DataFrame, value: str, std: str | None = None) -> None:
+    """One line per method (and mask source) of ``value`` against sparsity, on Fig. 1's axis."""
+    points = _curves(points)
+    styles = _method_styles(points.method.unique())
+    for k, curve in enumerate(dict.fromkeys([*[c for c in styles if c in set(points.curve)],
+                                             *sorted(set(points.curve))])):
+        d = points[points.curve == curve].sort_values("pruned_params_pct")
+        if d.empty or curve == "dense":
+            continue
+        method, _, masks = curve.partition(":")
+        label, color, marker, ls = styles[method]
+        if masks:
+            label, ls = f"{label}, {masks} masks", ["--", ":", "-."][k % 3]
+        x = sparsity_axis(d.pruned_params_pct)
+        ax.plot(x, d[value], ls=ls, marker=marker, color=color, label=label, ms=4)
+        if std and (d[std] > 0).any():
+            ax.fill_between(x, d[value] - d[std], d[value] + d[std], color=color, alpha=0.15)
+
+
+def _sparsity_ticks(ax, pct) -> None:
+    ticks = _bottom_ticks(pct, [])
+    ax.set_xticks(sparsity_axis(ticks))
+    ax.set_xticklabels([f"{v:.4g}" for v in ticks], rotation=45, fontsize=7)
+
+
+def similarity_figure(points: pd.DataFrame, title: str) -> plt.Figure:
+    """SVCCA (top row) and linear CKA (bottom row) of each hidden layer (columns) with the
+    dense model's, against pruned parameters (%), one line per method (mean over seeds)."""
+    layers = points.sort_values("depth").layer.unique()
+    fig, axes = plt.subplots(2, len(layers), figsize=(3.0 * len(layers) + 1.0, 5.4), squeeze=False,
+                             sharey="row")
+    for j, layer in enumerate(layers):
+        d = points[points.layer == layer]
+        for i, (value, name) in enumerate((("svcca", "SVCCA"), ("cka", "linear CKA"))):
+            ax = axes[i, j]
+            _feature_curves(ax, d, value, f"{value}_std")
+            _sparsity_ticks(ax, d.pruned_params_pct)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(layer, fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{name} with dense")
+            if i == 1:
+                ax.set_xlabel("pruned parameters (%)", fontsize=8)
+    axes[0, -1].legend(fontsize=6, loc="lower left")
+    fig.suptitle(_wrap(title, 110), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def transfer_figure(points: pd.DataFrame, title: str) -> plt.Figure:
+    """The linear probe's test error (%) on the second data set (left) and on the solution's
+    own (right, the control) against pruned parameters (%), one line per method; the dense
+    model's as a dotted line."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.2))
+    for ax, control in zip(axes, (False, True)):
+        d = points[points.control == control]
+        if d.empty:
+            continue
+        _feature_curves(ax, d, "probe_error", "probe_error_std")
+        dense = d[d.method == "dense"]
+        if not dense.empty:
+            ax.axhline(float(dense.probe_error.iloc[0]), color="0.4", lw=0.8, ls=":", label="dense")
+        _sparsity_ticks(ax, d[d.method != "dense"].pruned_params_pct)
+        ax.set_title(f"probed on {d.probe_data.iloc[0]}" + (" (the control: its own data)" if control else ""),
+                     fontsize=9)
+        ax.set_xlabel("pruned parameters (%)")
+        ax.set_ylabel("probe test error (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(_wrap(title, 110), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def entropy_transfer_figure(runs: pd.DataFrame, title: str) -> plt.Figure:
+    """Every solution's second-order PSP entropy (on its own data) against its probe error
+    on the second data set, coloured by method, with Pearson's r (and its p) over the pruned
+    ones."""
+    from scipy.stats import pearsonr
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    styles = _method_styles(runs.method.unique())
+    for method in dict.fromkeys([*[m for m in styles if m in set(runs.method)], *sorted(set(runs.method))]):
+        d = runs[runs.method == method]
+        label, color, marker, _ = ("dense", "0.3", "*", "-") if method == "dense" else styles[method]
+        ax.scatter(d.entropy2, d.probe_error, color=color, marker=marker, label=label, s=22)
+    pruned = runs[runs.method != "dense"]  # as the claims table: the pruned solutions
+    if len(pruned) > 2 and pruned.entropy2.nunique() > 1 and pruned.probe_error.nunique() > 1:
+        r, p = pearsonr(pruned.entropy2, pruned.probe_error)
+        title += f"\nPearson r = {r:.3f} (p = {p:.2g}, n = {len(pruned)} pruned solutions)"
+    ax.set_xlabel("second-order PSP entropy (bits)")
+    ax.set_ylabel("probe test error on the second data set (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(_wrap(title, 80), fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -202,7 +202,8 @@ def select_snapshots(events: Sequence[dict], targets: Sequence[float],
                      key: str = "pruned_params_pct", tol: float = 1e-9,
                      selection: str = "first") -> list[dict]:
     """For each target sparsity (percent), the snapshot that stands for it: among the events
-    whose ``key`` is ``>= target - tol``, those at the lowest such sparsity (the first level
+    whose ``key`` is ``>= target - tol`` (``tol``: one parameter of the event's
+    ``total_params`` where it has one), those at the lowest such sparsity (the first level
     the run reached at or above the target), and of these the one ``selection`` picks:
     ``first`` (lowest ``event`` index, else list order), ``last``, or ``best_val`` (lowest
     ``val_loss``, ties to the earlier). A method with one event per sparsity (LOBSTER's
@@ -216,8 +217,14 @@ def select_snapshots(events: Sequence[dict], targets: Sequence[float],
     ordered = sorted(events, key=lambda e: e.get("event", 0)) if all(
         "event" in e for e in events) else list(events)
     out = []
+    def at_or_above(e, t) -> bool:
+        # within one parameter of the target counts as reaching it: a method that prunes
+        # round(target * total) parameters may fall a fraction of one short in percent
+        slack = max(tol, 100.0 / e["total_params"]) if e.get("total_params") else tol
+        return float(e[key]) >= float(t) - slack
+
     for t in targets:
-        above = [e for e in ordered if float(e[key]) >= float(t) - tol]
+        above = [e for e in ordered if at_or_above(e, t)]
         if above:
             level = min(float(e[key]) for e in above)
             same = [e for e in above if abs(float(e[key]) - level) <= 1e-9]

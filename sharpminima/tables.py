@@ -141,3 +141,35 @@ def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajecto
             **{c: h[c] for c in eig_cols}, "eig_mean": h["eig_mean"],
         })
     return pd.DataFrame(rows)
+
+
+# -- the features of every solution (similarity.py, transfer.py) -----------------------------
+
+
+def _grouped(df: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Mean (and std, n) over seeds of ``values`` per ``keys``; ``masks_of`` may be empty."""
+    df = df.copy()
+    df["masks_of"] = df["masks_of"].fillna("")
+    g = df.groupby(keys, sort=True, dropna=False)
+    out = g[values + ["pruned_params_pct"]].mean()
+    for v in values:
+        out[f"{v}_std"] = g[v].std(ddof=1).fillna(0.0)
+    out["n_seeds"] = g.size()
+    out = out.reset_index()
+    out["masks_of"] = out["masks_of"].replace("", None)
+    return out
+
+
+def similarity_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, masks_of, target, layer): SVCCA and CKA with the dense model, mean and
+    std over seeds, and the mean sparsity; the dense model itself (similarity 1) left out."""
+    df = df[df["method"] != "dense"]
+    return _grouped(df, ["method", "masks_of", "target", "depth", "layer"], ["svcca", "cka"])
+
+
+def transfer_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (probe data set, method, masks_of, target): the probe error (%), mean and std over
+    seeds, the mean sparsity and the mean PSP entropies; ``control`` marks the solution's own
+    data set."""
+    return _grouped(runs, ["probe_data", "control", "method", "masks_of", "target"],
+                    ["probe_error", "entropy1", "entropy2"])

@@ -25,7 +25,8 @@ def test_conda_envs_match_pyproject_pins():
             assert _name(req) in pins, f"{env.name}: {req} is not a dependency in pyproject.toml"
             assert req.replace(" ", "") == pins[_name(req)], f"{env.name}: {req} != {pins[_name(req)]}"
         # everything the rules import is there
-        for needed in ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "pyhessian"):
+        for needed in ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib",
+                       "pyhessian"):
             assert needed in {_name(r) for r in pip}, f"{env.name} lacks {needed}"
 
 

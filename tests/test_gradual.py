@@ -175,7 +175,7 @@ def test_gmp_within_epoch_frequency_and_layerwise_scope(tmp_path):
     out, snaps, _ = run(gmp, settings, Recipe(epochs=3, batch_size=64, lr=0.05), tmp_path, [90])
     # 512 samples / 64 = 8 steps per epoch; steps 0, 3, ..., 15 (n = 5): 60 % after epoch 2
     last = snaps[-1]
-    for n, keep in last["mask"].items():
+    for keep in last["mask"].values():
         assert keep.numel() - int(keep.sum()) == round(0.6 * keep.numel())
     assert math.isclose(snaps[1]["mask_pruned_pct"], snaps[2]["mask_pruned_pct"], rel_tol=0.01)
 

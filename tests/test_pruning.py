@@ -218,6 +218,17 @@ def test_select_snapshots_first_at_or_above_and_unreached():
     assert select_snapshots([], [10.0]) == [{"target": 10.0, "reached": False, "max_reached": None}]
 
 
+def test_a_target_short_of_one_parameter_is_reached():
+    """GMP and one-shot prune round(0.9957 * total): in percent a hair below 99.57."""
+    total = 431_080
+    pct = 100.0 * round(0.9957 * total) / total
+    assert pct < 99.57
+    ev = [{"event": 1, "pruned_params_pct": pct, "total_params": total, "val_loss": 0.1}]
+    assert select_snapshots(ev, [99.57])[0]["reached"]
+    two_short = [{**ev[0], "pruned_params_pct": 99.57 - 2 * 100.0 / total}]
+    assert not select_snapshots(two_short, [99.57])[0]["reached"]
+
+
 # -- the selection rule: every method reports the weights it selects ----------------------
 
 class _Recorder:

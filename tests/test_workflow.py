@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -29,26 +30,30 @@ def test_lint_is_clean():
     assert "Lints for" not in proc.stdout
 
 
-@pytest.mark.parametrize("configs, targets, gradual, masks, landscapes", [
-    # LOBSTER on every panel, IMP and GMP on the three LeNets; landscapes of LeNet-5/MNIST
-    # (the paper's) and LeNet-300 around LOBSTER's G
-    (["config.yaml"], 3 + 3 + 2 + 1, 4 + 3 * 2, 1, 2),
-    # the paper's methods only
-    (["config.yaml", "presets/paper.yaml"], 6 + 7 + 4 + 3, 4, 1, 1),
-    # every method on every panel, Fig. 1 retraining every method's masks, the landscape of
-    # every panel around every method's G
-    (["config.yaml", "presets/extended.yaml"], 3 + 3 + 2 + 1, 4 * 3, 3, 4 * 3),
+@pytest.mark.parametrize("configs, panels, targets, gradual, masks, landscapes", [
+    # the three LeNet panels with LOBSTER, IMP and GMP; landscapes of LeNet-5/MNIST (the
+    # paper's) and LeNet-300 around LOBSTER's G
+    (["config.yaml"], 3, 3 + 3 + 2, 3 * 3, 1, 2),
+    # the paper's four panels and methods only
+    (["config.yaml", "presets/paper.yaml"], 4, 6 + 7 + 4 + 3, 4, 1, 1),
+    # ResNet-32 too; every method on every panel, Fig. 1 retraining every method's masks,
+    # the landscape of every panel around every method's G
+    (["config.yaml", "presets/extended.yaml"], 4, 3 + 3 + 2 + 1, 4 * 3, 3, 4 * 3),
 ], ids=["default", "paper", "extended"])
-def test_dry_run_plans_every_panel(configs, targets, gradual, masks, landscapes, tmp_path):
+def test_dry_run_plans_every_panel(configs, panels, targets, gradual, masks, landscapes, tmp_path):
     proc = snakemake("-n", "--configfile", *[REPO / c for c in configs], cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    assert counts["train_dense"] == 4 and counts["gradual"] == gradual
-    assert counts["prepare_data"] == 3 and counts["split"] == 3
-    assert counts["dense_table"] == 1 and counts["fig1"] == 4 and counts["fig1_table"] == 1
+    assert counts["train_dense"] == panels and counts["gradual"] == gradual
+    assert counts["prepare_data"] == panels - 1 and counts["split"] == panels - 1  # MNIST twice
+    assert counts["dense_table"] == 1 and counts["fig1"] == panels and counts["fig1_table"] == 1
     # one retraining job per (mask source, method, target): seeds are batched inside it
     assert counts["retrain"] == masks * 3 * targets and counts["oneshot"] == targets
     assert counts["plane"] == landscapes and counts["hessian"] == landscapes
     assert counts["landscape_probe"] == 1 and counts["claims"] == 1
+    # the feature analyses: the extended preset's three LeNet panels and two transfer pairs
+    extended = "extended" in str(configs)
+    assert counts.get("similarity", 0) == (3 if extended else 0)
+    assert counts.get("transfer", 0) == (2 if extended else 0)
 
 
 def test_the_extended_preset_is_planned_and_estimated():
@@ -84,7 +89,7 @@ def test_the_paper_preset_inherits_no_panel_setting_of_the_default_config():
             elif isinstance(v, dict) and isinstance(p[k], dict):
                 yield from leaks(v, p[k], f"{path}.{k}")
 
-    assert set(paper) == set(default)
+    assert set(default) <= set(paper)
     assert [x for name in default for x in leaks(default[name], paper[name], name)] == []
 
 
@@ -289,6 +294,32 @@ def test_tiny_run_writes_the_claims_table(tiny_run):
     # LOBSTER reached no 99.57 % here; the claim says so
     top = claims.set_index("id").loc["lenet5_mnist:max_sparsity"]
     assert top.verdict == "does not hold" and top.paper == "99.57 %"
+
+
+def test_tiny_run_draws_the_features_of_every_solution(tiny_run):
+    """Similarity to the dense model and the transfer probe: every solution of the panel,
+    every hidden layer, both data sets; their figures and claims rows."""
+    workdir, _ = tiny_run
+    for f in ("similarity/lenet5_mnist", "transfer/lenet5_mnist_to_fashion_mnist",
+              "entropy_transfer/lenet5_mnist_to_fashion_mnist"):
+        for ext in ("pdf", "png", "csv"):
+            assert (workdir / f"results/figures/{f}.{ext}").stat().st_size > 0, f
+    sim = pd.read_csv(workdir / "results/lenet5_mnist/features/similarity.csv")
+    fig1 = pd.read_csv(workdir / "results/figures/fig1b.csv")
+    solutions = {(r.method, r.target) for r in fig1[fig1.reached].itertuples()}
+    assert set(zip(sim.method, sim.target)) == solutions
+    assert set(sim.layer) == {"conv1", "conv2", "fc1"}
+    dense = sim[sim.method == "dense"]
+    assert np.allclose(dense.svcca, 1.0) and np.allclose(dense.cka, 1.0)
+    pruned = sim[sim.method != "dense"]
+    assert pruned.cka.between(0, 1).all() and (pruned.svcca.dropna() <= 1 + 1e-9).all()
+    runs = pd.read_csv(workdir / "results/lenet5_mnist/features/transfer_fashion_mnist.csv")
+    assert set(runs.probe_data) == {"mnist", "fashion_mnist"}
+    assert set(zip(runs.method, runs.target)) == solutions
+    assert runs.probe_error.between(0, 100).all() and runs.entropy2.gt(0).all()
+    ids = set(pd.read_csv(workdir / "results/tables/claims.csv").id)
+    assert {"lenet5_mnist:transfer_better:lobster", "lenet5_mnist:transfer_better:gmp",
+            "lenet5_mnist:entropy_explains_transfer"} <= ids
 
 
 def test_every_method_records_its_selection(tiny_run):

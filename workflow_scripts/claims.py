@@ -7,7 +7,7 @@ log = start(snakemake)
 import pandas as pd
 
 from sharpminima.claims import (Words, claims_table, fig1_claims, gaps_from_probe,
-                                gradual_claims, landscape_claims, readings_from)
+                                gradual_claims, landscape_claims, readings_from, transfer_claims)
 from sharpminima.gradual import GRADUAL_METHODS
 from sharpminima.provenance import Timer, atomic_write_json, provenance
 from sharpminima.tables import read_metrics, write_csv
@@ -23,6 +23,9 @@ for panel_name in p.fig1_panels:
     trajectories = [read_metrics(f) for f in getattr(snakemake.input, f"trajectories_{panel_name}")]
     rows += fig1_claims(panel_name, p.panels[panel_name], points, trajectories, words, p.preset)
     rows += gradual_claims(panel_name, points, words, p.preset, labels=labels)
+for key in [k for k in snakemake.input.keys() if k.startswith("transfer_")]:
+    rows += transfer_claims(key[len("transfer_"):], pd.read_csv(snakemake.input[key]), words,
+                            p.preset, labels=labels)
 solutions = pd.read_csv(snakemake.input.landscape)
 hessian = pd.read_csv(snakemake.input.hessian_readings)
 probe = pd.read_csv(snakemake.input.probe)

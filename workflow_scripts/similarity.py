@@ -1,0 +1,21 @@
+"""SVCCA and linear CKA of every hidden layer of every solution of a panel with the dense model's."""
+
+from _adapter import start
+
+start(snakemake)
+
+from sharpminima.experiments import run_similarity
+
+KEYS = ("dense_models", "dense_metrics", "trajectories", "snapshots", "retrain_metrics",
+        "retrain_models", "oneshot_metrics", "oneshot_models")
+run_similarity(
+    panel_name=snakemake.wildcards.panel,
+    panel=snakemake.params.panel,
+    data_dir=snakemake.params.data_dir,
+    split_path=snakemake.input.split,
+    solution_files={k: list(getattr(snakemake.input, k)) for k in KEYS},
+    settings=snakemake.params.settings,
+    device_spec=snakemake.params.device,
+    threads=snakemake.threads,
+    table_out=snakemake.output.table,
+)

@@ -1,0 +1,24 @@
+"""The transfer probe of every solution of a panel on a second data set (and its own, the control)."""
+
+from _adapter import start
+
+start(snakemake)
+
+from sharpminima.experiments import run_transfer
+
+KEYS = ("dense_models", "dense_metrics", "trajectories", "snapshots", "retrain_metrics",
+        "retrain_models", "oneshot_metrics", "oneshot_models")
+run_transfer(
+    panel_name=snakemake.wildcards.panel,
+    panel=snakemake.params.panel,
+    data_dir=snakemake.params.data_dir,
+    split_path=snakemake.input.split,
+    target_dataset=snakemake.wildcards.dataset,
+    target_split_path=snakemake.input.target_split,
+    solution_files={k: list(getattr(snakemake.input, k)) for k in KEYS},
+    settings=snakemake.params.settings,
+    entropy2=snakemake.params.entropy2,
+    device_spec=snakemake.params.device,
+    threads=snakemake.threads,
+    table_out=snakemake.output.table,
+)
