@@ -179,12 +179,28 @@ def check_config_rules(config):
             "landscape's 1-S is the rewind retraining)"
         )
     rs = ls["retrain_seed"]
-    ls_seeds = retrain_seeds_of(config["panels"].get(ls["panel"], {}))
-    if rs is not None and rs not in ls_seeds:
-        problems.append(
-            f"landscape.retrain_seed: found {rs}; expected one of the retraining seeds "
-            f"{ls_seeds} of panel {ls['panel']}"
-        )
+    for lp in dict.fromkeys([ls["panel"], *ls["panels"]]):
+        ls_seeds = retrain_seeds_of(config["panels"].get(lp, {}))
+        if rs is not None and lp in config["panels"] and rs not in ls_seeds:
+            problems.append(
+                f"landscape.retrain_seed: found {rs}; expected one of the retraining seeds "
+                f"{ls_seeds} of panel {lp}"
+            )
+    for name, p in config["panels"].items():
+        for m in gradual_of(p):
+            block = p.get(m) or {}
+            epochs = (block.get("recipe") or p["dense"])["epochs"]
+            if m == "gmp" and block.get("end_epoch", 0) >= epochs:
+                problems.append(
+                    f"panels.{name}.gmp.end_epoch: found {block['end_epoch']}; expected "
+                    f"fewer than its recipe's {epochs} epochs (one epoch at least trains at "
+                    "the final sparsity)"
+                )
+            if m == "imp" and block.get("rewind_epoch", 0) > epochs:
+                problems.append(
+                    f"panels.{name}.imp.rewind_epoch: found {block['rewind_epoch']}; "
+                    f"expected at most its recipe's {epochs} epochs"
+                )
     if problems:
         config_error(problems)
 
@@ -355,6 +371,13 @@ def fig1_figures():
 # -- the landscape (Fig. 2, 3, 4)
 LANDSCAPE = config["landscape"]
 LANDSCAPE_MAP_KIND = {name: f.map_kind for name, f in MAP_FIGURES.items()}
+# what the landscape jobs compute with: not which landscapes are drawn (panels, methods), nor
+# G's target and 1-S's seed (each plane's own params), so adding a landscape reruns no other
+LANDSCAPE_SETTINGS = {
+    k: v
+    for k, v in LANDSCAPE.items()
+    if k not in ("panel", "panels", "methods", "target", "retrain_seed")
+}
 # every (panel, gradual method) whose landscape is drawn; the first is the paper's Fig. 2-4
 LANDSCAPES = list(
     dict.fromkeys(

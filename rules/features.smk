@@ -23,7 +23,7 @@ rule similarity:
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
-        settings={k: v for k, v in FEATURES.items() if k not in ("panels", "transfer")},
+        settings={k: FEATURES[k] for k in ("samples", "keep", "max_rows", "seed")},
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
     script:
@@ -52,7 +52,11 @@ rule transfer:
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
-        settings={k: v for k, v in FEATURES.items() if k != "panels"},
+        # what the probe computes with (not which pairs are probed)
+        settings={
+            "samples": FEATURES["samples"],
+            "transfer": {k: v for k, v in FEATURES["transfer"].items() if k != "pairs"},
+        },
         entropy2=LANDSCAPE["entropy2"],
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],

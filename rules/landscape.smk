@@ -19,7 +19,7 @@ rule plane:
         panel=settings_for("landscape"),
         target=lambda wc: landscape_target(wc.panel),
         retrain_seed=lambda wc: landscape_retrain_seed(wc.panel),
-        settings=LANDSCAPE,
+        settings=LANDSCAPE_SETTINGS,
     script:
         "../workflow_scripts/plane.py"
 
@@ -49,7 +49,7 @@ rule plane_map:
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
-        settings=LANDSCAPE,
+        settings=LANDSCAPE_SETTINGS,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
     script:
@@ -81,7 +81,7 @@ rule hessian:
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
-        settings=LANDSCAPE,
+        settings=LANDSCAPE_SETTINGS,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
     script:
@@ -111,7 +111,7 @@ rule landscape_probe:
         gpu=GPUS,
     params:
         panel=settings_for("oneshot"),
-        settings=LANDSCAPE,
+        settings=LANDSCAPE_SETTINGS,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
     script:

@@ -312,9 +312,11 @@ def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories
                              words=f"costs: more than {words.recovered_points:g} points above the dense error",
                              note=f"the best of {', '.join(retrainers)} at the first target >= 80 %"))
     if "error_at_98" in paper:
-        at98 = [e for e in _first_at_or_above(trajectories, 98.0) if e is not None]
-        # a test error is measured where a target chose the event (98 % is one in every preset)
-        m, sd, n = _mean_std([e.get("test_error") for e in at98])
+        # the snapshot target 98 chose (its test error is measured); else the first event there
+        chosen = [next((s for s in t.get("snapshots", []) if abs(float(s["target"]) - 98.0) < 1e-9 and s["reached"]), None)
+                  for t in trajectories]
+        at98 = [c if c is not None else e for c, e in zip(chosen, _first_at_or_above(trajectories, 98.0))]
+        m, sd, n = _mean_std([e.get("test_error") for e in at98 if e is not None])
         ok = None if (not full or m is None) else about(m, paper["error_at_98"], words.about_rel)
         rows.append(_row(**base, id=f"{panel_name}:error_at_98", where="Sec. 5.1",
                          claim="LeNet-5 on MNIST keeps about 99.2 % accuracy at 98 % pruned (LOBSTER)",
@@ -396,7 +398,8 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
         name = labels.get(m, m)
         sources = set(runs.loc[runs["method"].isin(RETRAIN_KINDS), "masks_of"].dropna())
         src = m if m in sources else "lobster"
-        others = {(k, src) for k in RETRAIN_KINDS} | {("oneshot", "")}
+        kinds = [k for k in RETRAIN_KINDS if (runs["method"] == k).any()]
+        others = {(k, src) for k in kinds} | ({("oneshot", "")} if (runs["method"] == "oneshot").any() else set())
         targets = sorted(t for (mm, _, t) in mean.index if mm == m)
         common = [t for t in targets if all((k, s, t) in mean.index for k, s in others)]
         claim = f"Gradually pruned features ({name}) transfer better: a lower linear-probe error on {data}"
@@ -417,7 +420,9 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
                          ours_mean=float(g["mean"]), n_seeds=int(g["size"]),
                          verdict=verdict(float(g["mean"]) < min(float(v["mean"]) for v in rest.values())),
                          words="better: below every non-gradual pruned method at the same target",
-                         note=f"target {t:g} %; retrainings of {src}'s masks; probe error in %"))
+                         note=f"target {t:g} %; retrainings of {src}'s masks; probe error in %"
+                              + ("; IMP's snapshots are themselves rewound retrainings of their masks, "
+                                 "so its rewind differs from it by the data order only" if m == "imp" else "")))
     pruned = runs[runs["method"] != "dense"]
     claim = "The second-order PSP entropy explains transfer: higher entropy, lower probe error"
     if len(pruned) > 2 and pruned["entropy2"].nunique() > 1 and pruned["probe_error"].nunique() > 1:
@@ -464,6 +469,8 @@ def landscape_claims(panel_name: str, panel: dict, solutions: pd.DataFrame, word
     s = solutions[solutions["solution"] == "1-S"].iloc[0]
     base = dict(panel=panel_name, preset=preset, n_seeds=1)
     who = f" (G: {label or method})"
+    imp_note = ("IMP's G is itself a rewound retraining of its mask: 1-S differs from it by the "
+                "data order and recipe only" if method == "imp" else None)
     panel_name = f"{panel_name}:{method}"  # the ids below
     paper = PAPER_LANDSCAPE.get((panel["model"], panel["dataset"]))
     rows = []
@@ -489,10 +496,10 @@ def landscape_claims(panel_name: str, panel: dict, solutions: pd.DataFrame, word
         else:
             ok, w = comparable(a, b, words.comparable_rel), f"comparable: within {words.comparable_rel:g} of the larger"
             claimed = "G ≈ 1-S"
-        note = None
+        note = imp_note
         if q == "test_error":
-            note = (f"gap {_fmt(b - a, 3)} points; 'slightly' (at most {words.slightly_points:g} points): "
-                    f"{'yes' if slightly_better(a, b, words.slightly_points) else 'no'}")
+            note = "; ".join(x for x in (f"gap {_fmt(b - a, 3)} points; 'slightly' (at most {words.slightly_points:g} points): "
+                                         f"{'yes' if slightly_better(a, b, words.slightly_points) else 'no'}", imp_note) if x)
         rows.append(_row(**base, id=f"landscape:{panel_name}:{key}", where=where, claim=text + who,
                          paper=claimed, ours=f"G {_fmt(a)}, 1-S {_fmt(b)}", ours_mean=a,
                          verdict=verdict(bool(ok)), words=w, note=note))

@@ -3,9 +3,9 @@
     python -m sharpminima.estimate --configfile presets/paper.yaml [--config key=value ...]
                                    [--jobs N] [--device auto|cpu|cuda] [--batches 20]
 
-The configuration is read as Snakemake reads it: ``config.yaml`` when no ``--configfile`` is
-given, else the ``--configfile`` files merged in order key by key (layer a preset on the
-default with ``--configfile config.yaml presets/extended.yaml``), then ``--config`` pairs. On the current device, a few training batches of each panel's model are
+The configuration is read as Snakemake reads it from the repository's root: ``config.yaml``,
+then each ``--configfile`` merged over it in order, key by key (``--configfile
+presets/extended.yaml`` is layered on the default), then ``--config`` pairs. On the current device, a few training batches of each panel's model are
 timed (plain SGD steps, LOBSTER steps, and the evaluation forward) on random inputs of the
 data set's shape; every job's cost is its sample count times these per-sample times:
 
@@ -14,8 +14,8 @@ data set's shape; every job's cost is its sample count times these per-sample ti
   earlier: the estimate is then an upper bound), a validation pass per epoch, and the
   bisection of each pruning event (``bisection_steps`` validation passes per event; events
   are counted as one per ``pwe + 1`` epochs, an upper bound);
-- IMP: its rounds (to the panel's highest target) times its recipe; GMP: its recipe, with a
-  test pass per epoch (every epoch is a snapshot);
+- IMP: its rounds (to the panel's highest target) times its recipe; GMP: its recipe; a test
+  pass per target (the chosen snapshots);
 - each retraining job (method x target): ``len(retrain_seeds)`` (the panel's own, else the
   top-level list) runs of the retraining
   recipe; each one-shot job: its fine-tuning recipe;
@@ -67,13 +67,13 @@ def merge_config(base: dict, more: dict) -> dict:
     return base
 
 
-def load_config(configfiles=(), overrides=()) -> dict:
-    """The configuration a run with these ``--configfile`` files reads: ``config.yaml`` when
-    none is given (the Snakefile's), else the files merged in order, key by key as Snakemake
-    merges them; then ``key=value`` overrides (YAML values)."""
-    files = list(configfiles) or [ROOT / "config.yaml"]
-    cfg: dict = {}
-    for f in files:
+def load_config(configfiles=(), overrides=(), defaults=ROOT / "config.yaml") -> dict:
+    """The configuration a run from the repository's root reads: ``defaults`` (the
+    Snakefile's ``config.yaml``; None: none, as in a working directory without one), then each
+    of ``configfiles`` merged in order key by key (Snakemake's ``update_config``), then
+    ``key=value`` overrides (YAML values)."""
+    cfg: dict = yaml.safe_load(Path(defaults).read_text()) if defaults is not None else {}
+    for f in configfiles:
         merge_config(cfg, yaml.safe_load(Path(f).read_text()) or {})
     for kv in overrides:
         if "=" not in kv:
@@ -203,8 +203,8 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
                 if block.get("max_rounds") is not None:
                     rounds = min(rounds, int(block["max_rounds"]))
                 job("gradual:imp", e, runs=rounds + 1)
-            else:  # one run of the recipe, a test pass per epoch (every epoch is a snapshot)
-                job(f"gradual:{g}", e, extra_fwd=e * n_test)
+            else:  # one run of the recipe (the chosen snapshots' test passes: below one epoch)
+                job(f"gradual:{g}", e, extra_fwd=len(targets) * n_test)
         retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
             for _t in targets:
@@ -335,15 +335,20 @@ def _fmt_h(h: float) -> str:
     return f"{h:.2f} h" if h >= 1 else f"{60 * h:.1f} min"
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m sharpminima.estimate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--configfile", action="append", default=[], help="config files, merged in order (default: config.yaml)")
+    ap.add_argument("--configfile", nargs="+", action="extend", default=[],
+                    help="config files merged over config.yaml, in order")
     ap.add_argument("--config", nargs="*", default=[], help="key=value overrides")
     ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")
     ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
     ap.add_argument("--json", default=None, help="also write the estimate here")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
     device = resolve_device(a.device or cfg.get("device", "auto"))

@@ -66,11 +66,12 @@ def _bottom_ticks(gradual_pct, other_pct, min_gap: float = 0.05) -> list:
 
 
 def _gradual_methods(points: pd.DataFrame) -> list[str]:
-    """The gradual methods of a Fig. 1 table: the methods whose masks something retrained
-    first (LOBSTER in the paper), then those that only have their own rows."""
-    masks = [m for m in pd.unique(points.get("masks_of", pd.Series(dtype=object)).dropna())]
+    """The gradual methods of a Fig. 1 table, in the registry's order (LOBSTER, the paper's,
+    first), then any other; the first is the one the top axis and the ticks follow."""
+    from .gradual import GRADUAL_METHODS
+
     own = [m for m in pd.unique(points.method) if m not in ("dense", "oneshot", "rewind", "reinit", "random")]
-    return list(dict.fromkeys([*[m for m in masks if m in own], *own]))
+    return [*[m for m in GRADUAL_METHODS if m in own], *[m for m in own if m not in GRADUAL_METHODS]]
 
 
 def _name(method: str) -> str:
@@ -110,6 +111,14 @@ def _missed_targets(points: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+def _mask_style(masks: str) -> str:
+    """The line style of the retrainings of one gradual method's masks."""
+    from .gradual import GRADUAL_METHODS
+
+    order = list(GRADUAL_METHODS)
+    return ["--", ":", "-."][(order.index(masks) if masks in order else len(order)) % 3]
+
+
 def _curves(points: pd.DataFrame) -> pd.DataFrame:
     """A ``curve`` column: the method, or for retrainings of several gradual methods' masks
     ``method:masks_of``, each of which gets a line of its own."""
@@ -131,15 +140,15 @@ def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     points = _curves(points)
     reached = points[points.reached]
     styles = _method_styles(reached.method.unique())
-    for k, curve in enumerate(dict.fromkeys([*[c for c in styles if c in set(reached.curve)],
-                                             *sorted(set(reached.curve))])):
+    for curve in dict.fromkeys([*[c for c in styles if c in set(reached.curve)],
+                                *sorted(set(reached.curve))]):
         d = reached[reached.curve == curve].sort_values("pruned_params_pct")
         if d.empty or curve == "dense":
             continue
         method, _, masks = curve.partition(":")
         label, color, marker, ls = styles[method]
         if masks:  # one colour per method, one line style per mask source
-            label, ls = f"{label}, {masks} masks", ["--", ":", "-."][k % 3]
+            label, ls = f"{label}, {masks} masks", _mask_style(masks)
         x = sparsity_axis(d.pruned_params_pct)
         n = int(d.n_seeds.max())
         ax.plot(x, d.test_error_mean, ls=ls, marker=marker, color=color,
@@ -264,15 +273,15 @@ def _feature_curves(ax, points: pd.DataFrame, value: str, std: str | None = None
     """One line per method (and mask source) of ``value`` against sparsity, on Fig. 1's axis."""
     points = _curves(points)
     styles = _method_styles(points.method.unique())
-    for k, curve in enumerate(dict.fromkeys([*[c for c in styles if c in set(points.curve)],
-                                             *sorted(set(points.curve))])):
+    for curve in dict.fromkeys([*[c for c in styles if c in set(points.curve)],
+                                *sorted(set(points.curve))]):
         d = points[points.curve == curve].sort_values("pruned_params_pct")
         if d.empty or curve == "dense":
             continue
         method, _, masks = curve.partition(":")
         label, color, marker, ls = styles[method]
         if masks:
-            label, ls = f"{label}, {masks} masks", ["--", ":", "-."][k % 3]
+            label, ls = f"{label}, {masks} masks", _mask_style(masks)
         x = sparsity_axis(d.pruned_params_pct)
         ax.plot(x, d[value], ls=ls, marker=marker, color=color, label=label, ms=4)
         if std and (d[std] > 0).any():

@@ -26,8 +26,13 @@ all prunable parameters (``masks.prunable_parameters``: weights and biases of Li
 and BatchNorm layers), as LOBSTER and one-shot count it (Frankle & Carbin prune weights only
 and the output layer at half the rate; **decision**: one rule for every method).
 
+Late rewinding (**decision**): after the survivors are reset to theta_k, every round trains
+the whole recipe from its first epoch (schedule included); Frankle et al. continue from
+iteration k to the end instead. No preset rewinds late.
+
 Resume: a round interrupted resumes from the engine's checkpoint; finished rounds are the
-``done`` snapshots the runner passes back, and the rewind point is kept beside the checkpoint.
+``done`` snapshots the runner passes back, and the rewind point is kept beside the checkpoint
+(the returned ``history`` then holds the rounds trained after the resume only).
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
                 else f"not reached (max {_fmt(r.max_reached)})")
         cells = []
         for m in ["lobster", *methods]:
-            q = points[(points.method == m) & (points.target == t_)]
+            q = points[(points.method == m) & (points.target == t_)
+                       & ((points.masks_of == "lobster") | points.masks_of.isna())]  # the paper's
             if not len(q) or not bool(q.iloc[0].reached):
                 cells.append("")
                 continue

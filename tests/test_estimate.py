@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from conftest import TINY, snakemake
-from sharpminima.estimate import StepTimes, landscape_jobs, load_config, main, panel_jobs
+from conftest import REPO, TINY, snakemake
+from sharpminima.estimate import StepTimes, landscape_jobs, load_config, main, panel_jobs, parser
 from test_workflow import job_counts
 
 
 def test_jobs_are_the_workflows_jobs(data_mirror, tmp_path):
-    cfg = load_config([TINY])
+    cfg = load_config([TINY], defaults=None)
     unit = StepTimes(train=1.0, lobster=1.0, forward=0.0)
     jobs = [j for name, p in cfg["panels"].items() for j in panel_jobs(name, p, cfg, unit)]
     kinds = {}
@@ -28,7 +28,7 @@ def test_jobs_are_the_workflows_jobs(data_mirror, tmp_path):
 
 
 def test_samples_follow_the_recipes():
-    cfg = load_config([TINY], ["retrain_seeds=[101, 102, 103]"])
+    cfg = load_config([TINY], ["retrain_seeds=[101, 102, 103]"], defaults=None)
     p = cfg["panels"]["lenet300_mnist"]
     unit = StepTimes(train=2.0, lobster=3.0, forward=0.0)
     jobs = {j["job"]: j for j in panel_jobs("lenet300_mnist", p, cfg, unit)}
@@ -60,3 +60,14 @@ def test_command_prints_and_writes_the_estimate(tmp_path, capsys):
     assert t["hours_parallel"] >= t["hours_longest_chain"] - 1e-12
     steps = est["step_times_us"]["lenet5_mnist"]
     assert steps["lobster"] > 0 and steps["train"] > 0 and steps["forward"] > 0
+
+
+def test_presets_are_layered_on_the_default_as_snakemake_layers_them():
+    """`--configfile presets/extended.yaml` from the repository's root: config.yaml first, the
+    preset merged over it key by key (several files after one flag, as Snakemake takes them)."""
+    assert parser().parse_args(["--configfile", "a.yaml", "b.yaml"]).configfile == ["a.yaml", "b.yaml"]
+    cfg = load_config([REPO / "presets/extended.yaml"])
+    assert cfg["landscape"]["probe_epochs"] == 10  # config.yaml's, kept
+    assert cfg["landscape"]["methods"] == ["lobster", "gmp", "imp"]  # the preset's
+    assert cfg["panels"]["lenet5_mnist"]["lobster"]["stop_at_sparsity"] == 99.57
+    assert "resnet32_cifar10" in cfg["panels"] and "resnet32_cifar10" not in load_config()["panels"]

@@ -61,7 +61,7 @@ def test_the_extended_preset_is_planned_and_estimated():
     estimate reads it as Snakemake does (merged key by key) and plans the same landscapes."""
     from sharpminima.estimate import StepTimes, landscape_jobs, load_config, panel_jobs
 
-    cfg = load_config([REPO / "config.yaml", REPO / "presets/extended.yaml"])
+    cfg = load_config([REPO / "presets/extended.yaml"])  # over config.yaml, as from the root
     assert set(cfg["panels"]) == {"lenet300_mnist", "lenet5_mnist", "lenet5_fashion", "resnet32_cifar10"}
     resnet = cfg["panels"]["resnet32_cifar10"]
     assert resnet["dense"]["epochs"] == 2 and resnet["gradual_methods"] == ["lobster", "imp", "gmp"]
@@ -379,7 +379,7 @@ def test_reproduction_record_of_a_panel(tiny_run):
     from sharpminima.record import record
 
     workdir, _ = tiny_run
-    md = record("lenet300_mnist", load_config([TINY]), workdir / "results")
+    md = record("lenet300_mnist", load_config([TINY], defaults=None), workdir / "results")
     assert "| rule | jobs | wall time, sum | longest job |" in md
     for rule in ("dense", "lobster", "rewind", "reinit", "random", "oneshot"):
         assert f"| {rule} | 1 |" in md, rule
@@ -509,7 +509,7 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
     from sharpminima.experiments import run_fingerprint, run_retrain, retrain_recipe
 
     workdir, _ = tiny_run
-    cfg = load_config([TINY])
+    cfg = load_config([TINY], defaults=None)
     panel = cfg["panels"]["lenet300_mnist"]
     r = workdir / "results/lenet300_mnist"
     args = dict(kind="rewind", panel_name="lenet300_mnist", panel=panel,
