@@ -80,6 +80,8 @@ PAPER_LANDSCAPE = {
 }
 
 RETRAIN_KINDS = ("rewind", "reinit", "random")
+#: "at the paper's sparsity" within this many percentage points (a few parameters of LeNet-5)
+SPARSITY_SLACK_PCT = 1e-3
 
 
 @dataclass
@@ -478,8 +480,11 @@ def landscape_claims(panel_name: str, panel: dict, solutions: pd.DataFrame, word
     if paper:
         rows.append(_row(**base, id=f"landscape:{panel_name}:sparsity", where="Fig. 2-4",
                          claim="The landscape is drawn at the paper's sparsity" + who, paper=f"{paper['sparsity']} %",
-                         ours=f"{_fmt(sp)} %", ours_mean=sp, verdict=verdict(sp >= paper["sparsity"] - 1e-9),
-                         words="at least the paper's sparsity"))
+                         ours=f"{_fmt(sp)} %", ours_mean=sp,
+                         # a method pruning round(s * total) parameters may fall a fraction of one
+                         # short in percent (GMP: 99.5699 % of LeNet-5's 431,080 at 99.57 %)
+                         verdict=verdict(sp >= paper["sparsity"] - SPARSITY_SLACK_PCT),
+                         words=f"at least the paper's sparsity (to {SPARSITY_SLACK_PCT:g} points)"))
     eig_cols = sorted([c for c in solutions.columns if c.startswith("eig") and c[3:].isdigit()],
                       key=lambda c: int(c[3:]))
     eig_g, eig_s = [float(g[c]) for c in eig_cols], [float(s[c]) for c in eig_cols]

@@ -165,3 +165,13 @@ def test_landscape_ranges_untestable_at_reduced_scale_with_the_gap_and_readings(
     # a panel the paper did not draw: relations only, no ranges
     other = by_id(landscape_claims("x", {**reduced, "model": "lenet300"}, sol, WORDS, "default"))
     assert "range_loss" not in other and "sparsity" not in other and "narrower" in other
+
+
+def test_the_landscape_is_at_the_paper_sparsity_within_a_parameter():
+    """GMP prunes round(0.9957 * 431,080) parameters of LeNet-5: 99.5699 %, at 99.57 %."""
+    sol = solutions()
+    sol["pruned_params_pct"] = 100.0 * round(0.9957 * 431_080) / 431_080
+    rows = by_id(landscape_claims("lenet5_mnist", L5_FULL, sol, WORDS, "paper", method="gmp"))
+    assert rows["sparsity"]["verdict"] == HOLDS
+    sol["pruned_params_pct"] = 99.5
+    assert by_id(landscape_claims("lenet5_mnist", L5_FULL, sol, WORDS, "paper"))["sparsity"]["verdict"] == FAILS
