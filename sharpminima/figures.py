@@ -130,6 +130,31 @@ def _curves(points: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _method_curves(ax, points: pd.DataFrame, value: str, std: str | None = None,
+                   seeds: bool = False) -> None:
+    """One line per method (and mask source: ``_curves``) of ``value`` against pruned
+    parameters on Fig. 1's axis, the paper's methods first, with a +-``std`` band; ``seeds``:
+    the label says over how many seeds (when more than one)."""
+    points = _curves(points)
+    styles = _method_styles(points.method.unique())
+    for curve in dict.fromkeys([*[c for c in styles if c in set(points.curve)],
+                                *sorted(set(points.curve))]):
+        d = points[points.curve == curve].sort_values("pruned_params_pct")
+        if d.empty or curve == "dense":
+            continue
+        method, _, masks = curve.partition(":")
+        label, color, marker, ls = styles[method]
+        if masks:  # one colour per method, one line style per mask source
+            label, ls = f"{label}, {masks} masks", _mask_style(masks)
+        n = int(d.n_seeds.max()) if "n_seeds" in d else 1
+        x = sparsity_axis(d.pruned_params_pct)
+        ax.plot(x, d[value], ls=ls, marker=marker, color=color, ms=5,
+                label=f"{label} (n={n})" if seeds and n > 1 else label)
+        band = d[std].fillna(0.0) if std else None
+        if band is not None and (band > 0).any():
+            ax.fill_between(x, d[value] - band, d[value] + band, color=color, alpha=0.15)
+
+
 def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     """Test error (%) against pruned parameters (%) per method, mean with a +-std band over
     seeds; pruned neurons (%) of the first gradual method's solutions (LOBSTER in the paper)
@@ -139,23 +164,7 @@ def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     points = _curves(points)
     reached = points[points.reached]
-    styles = _method_styles(reached.method.unique())
-    for curve in dict.fromkeys([*[c for c in styles if c in set(reached.curve)],
-                                *sorted(set(reached.curve))]):
-        d = reached[reached.curve == curve].sort_values("pruned_params_pct")
-        if d.empty or curve == "dense":
-            continue
-        method, _, masks = curve.partition(":")
-        label, color, marker, ls = styles[method]
-        if masks:  # one colour per method, one line style per mask source
-            label, ls = f"{label}, {masks} masks", _mask_style(masks)
-        x = sparsity_axis(d.pruned_params_pct)
-        n = int(d.n_seeds.max())
-        ax.plot(x, d.test_error_mean, ls=ls, marker=marker, color=color,
-                label=f"{label} (n={n})" if n > 1 else label)
-        std = d.test_error_std.fillna(0.0)
-        if (std > 0).any():
-            ax.fill_between(x, d.test_error_mean - std, d.test_error_mean + std, color=color, alpha=0.15)
+    _method_curves(ax, reached, "test_error_mean", "test_error_std", seeds=True)
     dense = reached[reached.method == "dense"]
     if not dense.empty:
         ax.axhline(float(dense.test_error_mean.iloc[0]), color="0.4", lw=0.8, ls=":",
@@ -269,25 +278,6 @@ def hessian_figure(points: pd.DataFrame, grid: pd.DataFrame, title: str) -> plt.
 # -- the features of every solution (beyond the paper) -----------------------------------------
 
 
-def _feature_curves(ax, points: pd.DataFrame, value: str, std: str | None = None) -> None:
-    """One line per method (and mask source) of ``value`` against sparsity, on Fig. 1's axis."""
-    points = _curves(points)
-    styles = _method_styles(points.method.unique())
-    for curve in dict.fromkeys([*[c for c in styles if c in set(points.curve)],
-                                *sorted(set(points.curve))]):
-        d = points[points.curve == curve].sort_values("pruned_params_pct")
-        if d.empty or curve == "dense":
-            continue
-        method, _, masks = curve.partition(":")
-        label, color, marker, ls = styles[method]
-        if masks:
-            label, ls = f"{label}, {masks} masks", _mask_style(masks)
-        x = sparsity_axis(d.pruned_params_pct)
-        ax.plot(x, d[value], ls=ls, marker=marker, color=color, label=label, ms=4)
-        if std and (d[std] > 0).any():
-            ax.fill_between(x, d[value] - d[std], d[value] + d[std], color=color, alpha=0.15)
-
-
 def _sparsity_ticks(ax, pct) -> None:
     ticks = _bottom_ticks(pct, [])
     ax.set_xticks(sparsity_axis(ticks))
@@ -304,7 +294,7 @@ def similarity_figure(points: pd.DataFrame, title: str) -> plt.Figure:
         d = points[points.layer == layer]
         for i, (value, name) in enumerate((("svcca", "SVCCA"), ("cka", "linear CKA"))):
             ax = axes[i, j]
-            _feature_curves(ax, d, value, f"{value}_std")
+            _method_curves(ax, d, value, f"{value}_std")
             _sparsity_ticks(ax, d.pruned_params_pct)
             ax.grid(alpha=0.3)
             if i == 0:
@@ -328,7 +318,7 @@ def transfer_figure(points: pd.DataFrame, title: str) -> plt.Figure:
         d = points[points.control == control]
         if d.empty:
             continue
-        _feature_curves(ax, d, "probe_error", "probe_error_std")
+        _method_curves(ax, d, "probe_error", "probe_error_std")
         dense = d[d.method == "dense"]
         if not dense.empty:
             ax.axhline(float(dense.probe_error.iloc[0]), color="0.4", lw=0.8, ls=":", label="dense")

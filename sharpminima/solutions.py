@@ -13,7 +13,11 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["load_solutions"]
+__all__ = ["FILE_KEYS", "load_solutions"]
+
+#: the file lists :func:`load_solutions` takes (the rules' input names, paired by position)
+FILE_KEYS = ("dense_models", "dense_metrics", "trajectories", "snapshots", "retrain_metrics",
+             "retrain_models", "oneshot_metrics", "oneshot_models")
 
 
 def _json(path) -> dict:

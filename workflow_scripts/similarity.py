@@ -5,15 +5,14 @@ from _adapter import start
 start(snakemake)
 
 from sharpminima.experiments import run_similarity
+from sharpminima.solutions import FILE_KEYS
 
-KEYS = ("dense_models", "dense_metrics", "trajectories", "snapshots", "retrain_metrics",
-        "retrain_models", "oneshot_metrics", "oneshot_models")
 run_similarity(
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
     data_dir=snakemake.params.data_dir,
     split_path=snakemake.input.split,
-    solution_files={k: list(getattr(snakemake.input, k)) for k in KEYS},
+    solution_files={k: list(getattr(snakemake.input, k)) for k in FILE_KEYS},
     settings=snakemake.params.settings,
     device_spec=snakemake.params.device,
     threads=snakemake.threads,

@@ -5,9 +5,8 @@ from _adapter import start
 start(snakemake)
 
 from sharpminima.experiments import run_transfer
+from sharpminima.solutions import FILE_KEYS
 
-KEYS = ("dense_models", "dense_metrics", "trajectories", "snapshots", "retrain_metrics",
-        "retrain_models", "oneshot_metrics", "oneshot_models")
 run_transfer(
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
@@ -15,7 +14,7 @@ run_transfer(
     split_path=snakemake.input.split,
     target_dataset=snakemake.wildcards.dataset,
     target_split_path=snakemake.input.target_split,
-    solution_files={k: list(getattr(snakemake.input, k)) for k in KEYS},
+    solution_files={k: list(getattr(snakemake.input, k)) for k in FILE_KEYS},
     settings=snakemake.params.settings,
     entropy2=snakemake.params.entropy2,
     device_spec=snakemake.params.device,
