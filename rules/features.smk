@@ -55,7 +55,9 @@ rule transfer:
         # what the probe computes with (not which pairs are probed)
         settings={
             "samples": FEATURES["samples"],
-            "transfer": {k: v for k, v in FEATURES["transfer"].items() if k != "pairs"},
+            "transfer": {
+                k: v for k, v in FEATURES["transfer"].items() if k != "pairs"
+            },
         },
         entropy2=LANDSCAPE["entropy2"],
         data_dir=lambda wc, input: Path(input.manifest).parent,
