@@ -362,8 +362,7 @@ def train(
         t0 = time.perf_counter()
         record = {"epoch": trainer.epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
         for cb in trainer.callbacks:
-            if hasattr(cb, "before_epoch"):  # a duck-typed callback may have only the others
-                cb.before_epoch(trainer)
+            cb.before_epoch(trainer)
         record.update(trainer.train_epoch())
         trainer.scheduler.step()
         if data.val is not None and len(data.val[0]):

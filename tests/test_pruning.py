@@ -9,7 +9,7 @@ import torch.nn as nn
 from sharpminima.masks import Mask, prunable_parameters
 from sharpminima.models import build_model, register
 from sharpminima.pruning import magnitude_mask, oneshot, random_mask_like, retrain, select_snapshots
-from sharpminima.training import Recipe, seed_everything, train
+from sharpminima.training import Callback, Recipe, seed_everything, train
 
 ZERO_EPOCHS = Recipe(epochs=0, batch_size=64, lr=0.05)
 ONE_EPOCH = Recipe(epochs=1, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
@@ -231,26 +231,14 @@ def test_a_target_short_of_one_parameter_is_reached():
 
 # -- the selection rule: every method reports the weights it selects ----------------------
 
-class _Recorder:
+class _Recorder(Callback):
     """A callback copying the weights of every epoch (after its evaluation)."""
 
     def __init__(self):
         self.states = []
 
-    def on_start(self, trainer):
-        pass
-
-    def after_step(self, trainer):
-        pass
-
     def after_epoch(self, trainer, record):
         self.states.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
 
 
 BUMPY = Recipe(epochs=5, batch_size=32, lr=0.5, momentum=0.9)
