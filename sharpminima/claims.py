@@ -395,13 +395,14 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
     data = runs["probe_data"].iloc[0]
     mean = runs.groupby(["method", runs["masks_of"].fillna(""), "target"])["probe_error"].agg(["mean", "std", "size"])
     own = [m for m in runs["method"].unique() if m not in ("dense", "oneshot", *RETRAIN_KINDS)]
+    sources = set(runs.loc[runs["method"].isin(RETRAIN_KINDS), "masks_of"].dropna())
+    kinds = [k for k in RETRAIN_KINDS if (runs["method"] == k).any()]
+    oneshot = {("oneshot", "")} if (runs["method"] == "oneshot").any() else set()
     rows = []
     for m in sorted(own, key=lambda k: (k != "lobster", k)):
         name = labels.get(m, m)
-        sources = set(runs.loc[runs["method"].isin(RETRAIN_KINDS), "masks_of"].dropna())
         src = m if m in sources else "lobster"
-        kinds = [k for k in RETRAIN_KINDS if (runs["method"] == k).any()]
-        others = {(k, src) for k in kinds} | ({("oneshot", "")} if (runs["method"] == "oneshot").any() else set())
+        others = {(k, src) for k in kinds} | oneshot
         targets = sorted(t for (mm, _, t) in mean.index if mm == m)
         common = [t for t in targets if all((k, s, t) in mean.index for k, s in others)]
         claim = f"Gradually pruned features ({name}) transfer better: a lower linear-probe error on {data}"

@@ -162,7 +162,6 @@ def fig1(points: pd.DataFrame, title: str, note: str = "") -> plt.Figure:
     being silently dropped; ``note`` (what the configuration changes from the paper) is
     printed under them."""
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    points = _curves(points)
     reached = points[points.reached]
     _method_curves(ax, reached, "test_error_mean", "test_error_std", seeds=True)
     dense = reached[reached.method == "dense"]

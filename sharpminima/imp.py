@@ -149,15 +149,13 @@ def run(model, data, recipe: Recipe, settings: IMPSettings, *, seed: int, device
               f"{s.rewind_epoch}); {len(done)} done")
     for r in range(len(done), last_round + 1):
         keep = _KeepWeightsAt(s.rewind_epoch) if r == 0 and s.rewind_epoch > 0 else None
-        if r == 0:
-            net, mask = model, None
-        else:
-            net = model
-            net.load_state_dict({k: v.to(device) for k, v in previous["state_dict"].items()})
+        mask = None
+        if r > 0:  # prune by the magnitudes the last round ended with, then rewind
+            model.load_state_dict({k: v.to(device) for k, v in previous["state_dict"].items()})
             old = Mask({n: m.bool() for n, m in previous["mask"].items()})
-            mask = magnitude_mask(net, round_sparsity(s.fraction, r), mask=old, scope=s.scope)
-            net.load_state_dict({k: v.to(device) for k, v in rewind.items()})
-        trainer = train(net, data, recipe, seed=seed, device=device, mask=mask,
+            mask = magnitude_mask(model, round_sparsity(s.fraction, r), mask=old, scope=s.scope)
+            model.load_state_dict({k: v.to(device) for k, v in rewind.items()})
+        trainer = train(model, data, recipe, seed=seed, device=device, mask=mask,
                         checkpoint=checkpoint, augment=augment, evaluate_test=False,
                         callbacks=[keep] if keep else [], name=f"imp-round{r}",
                         selection=selection, fingerprint={**(fingerprint or {}), "imp_round": r})
