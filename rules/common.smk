@@ -316,12 +316,12 @@ def dense_metrics(panel=None):
     )
 
 
-def gradual_trajectories(panel, methods=None):
+def gradual_trajectories(panel):
     """The trajectories of a panel's gradual runs (every method of the panel, every seed)."""
     return expand(
         "results/{panel}/{pruner}/s{seed}/trajectory.json",
         panel=panel,
-        pruner=methods or gradual_of(PANELS[panel]),
+        pruner=gradual_of(PANELS[panel]),
         seed=SEEDS,
     )
 
