@@ -49,7 +49,7 @@ from .data import DATASETS
 from .lobster import Lobster, LobsterSettings
 from .imp import rounds_to_reach
 from .models import build_model
-from .training import Recipe, evaluate, resolve_device, train
+from .training import Callback, Recipe, evaluate, resolve_device, train
 
 _log = logging.getLogger(__name__)
 
@@ -121,12 +121,9 @@ def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: 
         callbacks = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
         t_epoch = []
 
-        class EpochClock:  # a training.Callback timing each epoch
+        class EpochClock(Callback):  # times each epoch
             def on_start(self, trainer):
                 self.t = time.perf_counter()
-
-            def after_step(self, trainer):
-                pass
 
             def after_epoch(self, trainer, record):
                 if device.type == "cuda":
@@ -134,12 +131,6 @@ def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: 
                 now = time.perf_counter()
                 t_epoch.append(now - self.t)
                 self.t = now
-
-            def state_dict(self):
-                return {}
-
-            def load_state_dict(self, s):
-                pass
 
         # the LOBSTER callback needs a validation loss: give it a tiny one
         if lobster:
