@@ -11,13 +11,17 @@ it: BatchNorm uses its running statistics, held fixed). On the plane
 
 Solvers:
 
-- ``"lanczos"`` (default): ``scipy.sparse.linalg.eigsh(k, which="LA", tol)`` (implicitly
+- ``"lanczos"`` (default): ``scipy.sparse.linalg.eigsh(k, which="LM", tol)`` (implicitly
   restarted Lanczos, ARPACK) over an autograd Hessian-vector product on the flattened vector of
   kept parameters; ``v0`` drawn from ``numpy.random.RandomState(seed)``. The gradient graph is
   built once (``create_graph=True``) and every product is one double-backward through it.
   For chain networks (LeNet-300, LeNet-5) the forward runs through the dead-neuron-compacted
   network (``compact.py``, ``keep_unused=False``), which is exact: it is the same function of
-  the kept parameters. ``which="LA"`` = largest algebraic.
+  the kept parameters. ``which="LM"`` = largest in magnitude, as the paper's reference tool
+  (pytorch-hessian-eigenthings, [17]) returns them: a large negative eigenvalue is among them,
+  so "the top eigenvalues are all positive" is a finding, not a consequence of the solver
+  (with ``"LA"``, largest algebraic, it nearly is). ``"SA"`` gives the smallest algebraic
+  eigenvalues (how negative the curvature gets), reported beside the top ones.
 - ``"pyhessian"`` (reference; pyhessian 0.1): a copy of the model with
   ``torch.nn.utils.prune.custom_from_mask`` masks (pyhessian then differentiates with respect
   to ``weight_orig``, giving ``mask . H . mask``), ``hessian(model, CrossEntropyLoss(),
@@ -25,7 +29,9 @@ Solvers:
   is seeded with ``seed`` inside a forked RNG state, gradients are zeroed before and after.
   Its power iteration returns the largest-|lambda| eigenvalues; a negative one can appear.
 
-Both return ``(eigenvalues sorted descending, number of Hessian-vector products)``.
+Both return ``(eigenvalues, number of Hessian-vector products)``, the eigenvalues ordered
+by descending magnitude for ``"LM"`` (``eig1`` is the largest |lambda|) and descending
+otherwise.
 """
 
 from __future__ import annotations
@@ -131,8 +137,8 @@ def _lanczos(model, mask, x, y, k, seed, tol, max_iter, compact, which, criterio
             H = torch.stack([op(eye[i]) for i in range(n)]).double().cpu().numpy()
             H = 0.5 * (H + H.T)
             w = np.linalg.eigvalsh(H)
-            w = w[np.argsort(-np.abs(w))][:k] if which == "LM" else w[-k:]
-            return [float(v) for v in np.sort(w)[::-1]], op.n_hvp
+            w = {"LM": lambda: w[np.argsort(-np.abs(w))][:k], "SA": lambda: w[:k]}.get(which, lambda: w[-k:])()
+            return _ordered(w, which), op.n_hvp
 
         def matvec(v):
             t = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(-1), device=dev).to(dtype)
@@ -141,9 +147,16 @@ def _lanczos(model, mask, x, y, k, seed, tol, max_iter, compact, which, criterio
         A = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
         v0 = np.random.RandomState(seed).standard_normal(n)
         w = eigsh(A, k=k, which=which, tol=tol, v0=v0, maxiter=max_iter, return_eigenvectors=False)
-        return [float(v) for v in np.sort(w)[::-1]], op.n_hvp
+        return _ordered(w, which), op.n_hvp
     finally:
         op.close()
+
+
+def _ordered(w, which: str) -> list[float]:
+    """Descending magnitude for ``"LM"``, descending value otherwise."""
+    w = np.asarray(w, dtype=np.float64)
+    w = w[np.argsort(-np.abs(w), kind="stable")] if which == "LM" else np.sort(w)[::-1]
+    return [float(v) for v in w]
 
 
 def _pyhessian(model, mask, x, y, k, seed, tol, max_iter, criterion):
@@ -184,28 +197,30 @@ def _pyhessian(model, mask, x, y, k, seed, tol, max_iter, criterion):
         ph.hessian_vector_product = orig
         m.zero_grad(set_to_none=True)
     del h, m
-    return sorted((float(v) for v in vals), reverse=True), count["n"]
+    return _ordered(vals, "LM"), count["n"]
 
 
 def top_eigenvalues(model: nn.Module, mask: Mapping[str, torch.Tensor], x: torch.Tensor,
                     y: torch.Tensor, k: int = 5, solver: str = "lanczos", seed: int = 0,
                     tol: float = 1e-3, max_iter: int | None = None, compact: bool = True,
-                    which: str = "LA", criterion: Callable | None = None) -> tuple[list[float], int]:
+                    which: str = "LM", criterion: Callable | None = None) -> tuple[list[float], int]:
     """Top-``k`` eigenvalues of the sparse-subspace Hessian of the training loss at the model's
     current parameters (masked: ``w * mask``), on ``(x, y)`` as one batch.
 
-    ``solver``: ``"lanczos"`` (``which`` = ``"LA"`` largest algebraic, or ``"LM"``) or
+    ``solver``: ``"lanczos"`` (``which`` = ``"LM"`` largest in magnitude, the default and
+    the reference tool's; ``"LA"`` largest algebraic; ``"SA"`` smallest algebraic) or
     ``"pyhessian"`` (largest |lambda| by power iteration; ``max_iter`` per eigenvalue, default
     100). ``max_iter`` for Lanczos is ARPACK's ``maxiter`` (default ``10 * dim``).
-    Returns ``(values sorted descending, Hessian-vector products used)``. The model is left
-    in its original train/eval mode with no gradients.
+    Returns ``(values, Hessian-vector products used)``, by descending magnitude for ``"LM"``
+    and the power iteration, descending otherwise. The model is left in its original
+    train/eval mode with no gradients.
     """
     was = model.training
     model.eval()
     try:
         if solver == "lanczos":
-            if which not in ("LA", "LM"):
-                raise ValueError("which must be 'LA' or 'LM'")
+            if which not in ("LA", "LM", "SA"):
+                raise ValueError(f"which must be 'LM', 'LA' or 'SA', got {which!r}")
             return _lanczos(model, mask, x, y, k, seed, tol, max_iter, compact, which, criterion)
         if solver == "pyhessian":
             return _pyhessian(model, mask, x, y, k, seed, tol, max_iter, criterion)

@@ -63,7 +63,7 @@ def exact_top(model, mask, x, y, k):
     H = torch.autograd.functional.hessian(f, theta0, vectorize=True)
     model.float()
     w = torch.linalg.eigvalsh(H).numpy()
-    return np.sort(w)[::-1][:k].tolist(), theta0.numel()
+    return w[np.argsort(-np.abs(w))][:k].tolist(), theta0.numel()  # largest |lambda| first
 
 
 def fit(model, x, y, mask, steps=300, lr=0.2):
@@ -90,7 +90,7 @@ def test_lanczos_matches_exact_hessian_mlp(compact):
     assert dim > 40  # the Lanczos (eigsh) path, not the tiny dense fallback
     vals, n = top_eigenvalues(model, mask, x, y, k=5, solver="lanczos", tol=1e-10, compact=compact)
     assert n > 0
-    assert vals == sorted(vals, reverse=True)
+    assert [abs(v) for v in vals] == sorted((abs(v) for v in vals), reverse=True)
     np.testing.assert_allclose(vals, ref, rtol=1e-4, atol=1e-6)
 
 
@@ -122,7 +122,7 @@ def test_lanczos_vs_pyhessian_within_one_percent():
     lv, ln = top_eigenvalues(model, mask, x, y, k=5, solver="lanczos", seed=0, which="LM")
     pv, pn = top_eigenvalues(model, mask, x, y, k=5, solver="pyhessian", seed=0, tol=1e-4, max_iter=300)
     assert ln > 0 and pn > 0
-    assert pv == sorted(pv, reverse=True)
+    assert [abs(v) for v in pv] == sorted((abs(v) for v in pv), reverse=True)
     np.testing.assert_allclose(lv, pv, rtol=1e-2)
     # the model is left as it was: same values, no gradients, train mode, no prune hooks
     assert model.training
@@ -133,6 +133,36 @@ def test_lanczos_vs_pyhessian_within_one_percent():
     pv2, pn2 = top_eigenvalues(model, mask, x, y, k=2, solver="pyhessian", seed=0, tol=1e-4, max_iter=300)
     pv3, pn3 = top_eigenvalues(model, mask, x, y, k=2, solver="pyhessian", seed=0, tol=1e-4, max_iter=300)
     assert pv2 == pv3 and pn2 == pn3
+
+
+class _Quadratic(nn.Module):
+    """A network whose output is its weight vector (input: the identity), so that with the
+    criterion 0.5 * w.A.w its loss Hessian is exactly A."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(n, 1, bias=False)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_the_top_eigenvalues_are_the_largest_in_magnitude_a_large_negative_one_included():
+    n = 40  # above the tiny-problem threshold: ARPACK's path
+    rng = np.random.RandomState(0)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    spectrum = np.concatenate([[-50.0, 10.0, 9.0, 8.0, 7.0], rng.uniform(-1, 1, n - 5)])
+    A = torch.tensor(q @ np.diag(spectrum) @ q.T, dtype=torch.float32)
+    model = _Quadratic(n)
+    x, y = torch.eye(n), torch.zeros(n, dtype=torch.long)
+    crit = lambda out, _y: 0.5 * out[:, 0] @ A @ out[:, 0]  # noqa: E731
+    mask = {"fc.weight": torch.ones(1, n, dtype=torch.bool)}
+    lm, _ = top_eigenvalues(model, mask, x, y, k=5, tol=1e-8, compact=False, criterion=crit)
+    np.testing.assert_allclose(lm, [-50.0, 10.0, 9.0, 8.0, 7.0], rtol=1e-4)  # by magnitude
+    la, _ = top_eigenvalues(model, mask, x, y, k=4, tol=1e-8, compact=False, criterion=crit, which="LA")
+    np.testing.assert_allclose(la, [10.0, 9.0, 8.0, 7.0], rtol=1e-4)  # the old reading hides it
+    sa, _ = top_eigenvalues(model, mask, x, y, k=1, tol=1e-8, compact=False, criterion=crit, which="SA")
+    np.testing.assert_allclose(sa, [-50.0], rtol=1e-4)
 
 
 def test_unknown_solver():
