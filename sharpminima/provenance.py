@@ -124,13 +124,37 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def device_description(device) -> str:
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux; ``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device) -> dict:
+    """What decides whether two runs can agree bit for bit: the CPU model, the vector
+    instructions torch dispatches to (``AVX2``, ``AVX512``, ...), the threads, and on CUDA the
+    GPU's name (docs/methods.md, "What is reproducible where")."""
     import torch
 
     device = torch.device(device)
+    out = {"cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "threads": torch.get_num_threads(), "platform": platform.platform()}
     if device.type == "cuda":
-        return f"cuda:{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    return f"cpu:{platform.processor() or platform.machine()} threads={torch.get_num_threads()}"
+        out.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
+    return out
+
+
+def device_description(device) -> str:
+    m = machine(device)
+    if "cuda_device" in m:
+        return f"cuda:{m['cuda_device']} (CUDA {m['cuda']})"
+    return f"cpu:{m['cpu']} ({m['cpu_capability']}) threads={m['threads']}"
 
 
 def provenance(*, settings: dict, seed=None, device=None, wall_time_s=None, **extra) -> dict:
@@ -140,6 +164,7 @@ def provenance(*, settings: dict, seed=None, device=None, wall_time_s=None, **ex
         "seed": seed,
         "device": str(device) if device is not None else None,
         "device_description": device_description(device) if device is not None else None,
+        "machine": machine(device) if device is not None else None,
         "code_version": code_version(),
         "libraries": dict(library_versions()),
         "host": platform.node(),
