@@ -134,7 +134,7 @@ def test_map_compact_equals_dense_loop(caplog):
     assert "psp_norm:conv1" in a.columns
     for col in a.columns:
         assert a[col].to_numpy() == pytest.approx(b[col].to_numpy(), rel=1e-5, abs=1e-9), col
-    assert a.attrs["joint_pairs"]["conv1"] == {"pairs": 50, "exact": False}
+    assert a.attrs["joint_pairs"]["conv1"] == {"pairs": 55, "exact": False}  # all of 11 neurons
     # the point (0, 0) is G: the map there is G's own evaluation
     g_row = a[(a.i == 1) & (a.j == 1)].iloc[0]
     assert g_row.a == 0.0 and g_row.b == 0.0

@@ -189,14 +189,15 @@ def test_joint_sampled_pairs_reported_and_exact_on_them():
         acc.set_layer(name, n)
         st = acc.layers[name]
         if not st["joint_exact"]:
-            I, J = st["I"].tolist(), st["J"].tolist()
-            assert len(set(zip(I, J))) == max_pairs and all(i < j for i, j in zip(I, J))
-            pairs[name] = list(zip(I, J))
+            pl = acc.joint_pairs(name)  # every pair among 10 sampled neurons: 45 >= 40
+            assert len(set(pl)) == 45 and all(i < j for i, j in pl)
+            assert len({u for pr in pl for u in pr}) == 10
+            pairs[name] = pl
     assert set(pairs) == {"conv1", "conv2"}  # fc1: 10 pairs <= 40, exact
     ref = brute(model, x, y, 4, layers, pairs=pairs)
     assert got["entropy_second_order_joint"] == pytest.approx(ref["entropy_second_order_joint"], rel=1e-6)
     assert got["per_layer"]["conv1"]["joint_exact"] is False
-    assert got["per_layer"]["conv1"]["joint_pairs"] == max_pairs
+    assert got["per_layer"]["conv1"]["joint_pairs"] == 45
     assert got["per_layer"]["fc1"]["joint_exact"] is True
     assert got["per_layer"]["fc1"]["joint_pairs"] == 10
 
@@ -370,3 +371,28 @@ def test_bad_definition_rejected():
     x, y = data((6,))
     with pytest.raises(ValueError):
         psp_statistics(model, x, y, 4, second_order=("pairs",))
+
+
+def test_joint_sees_which_neurons_fire_together_agreement_does_not():
+    """Two layers with half their neurons active in every sample: the agreement reading is
+    the same (it depends on that fraction only), the joint one is lower where the neurons
+    fire in fixed groups (specialised) than where any two may fire together."""
+    def result(z):
+        acc = PSPAccumulator(1, ("agreement", "joint"))
+        acc.set_layer("l", z.shape[1])
+        acc.begin_batch(torch.zeros(len(z), dtype=torch.long))
+        acc.observe("l", z)
+        return acc.result()
+
+    groups = torch.tensor([[1.0, 1, -1, -1], [-1, -1, 1, 1]] * 6)  # {0,1} or {2,3}
+    mixed = torch.tensor([[1.0, 1, -1, -1], [-1, -1, 1, 1], [1, -1, 1, -1],
+                          [-1, 1, -1, 1], [1, -1, -1, 1], [-1, 1, 1, -1]] * 2)
+    g, m = result(groups), result(mixed)
+    assert g["entropy_second_order_agreement"] == pytest.approx(m["entropy_second_order_agreement"])
+    assert g["entropy_second_order_joint"] < m["entropy_second_order_joint"] - 0.1
+    # by hand, in bits: grouped, every pair takes two joint states half the time each (1 bit);
+    # mixed (all six 2-of-4 patterns), every pair takes (1,1) and (0,0) once, (1,0) and
+    # (0,1) twice in six samples
+    assert g["entropy_second_order_joint"] == pytest.approx(1.0)
+    h = 2 * (1 / 6) * math.log2(6) + 2 * (1 / 3) * math.log2(3)
+    assert m["entropy_second_order_joint"] == pytest.approx(h)
