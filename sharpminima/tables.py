@@ -44,14 +44,34 @@ def write_csv(df: pd.DataFrame, path) -> None:
     atomic_write_text(Path(path), df.to_csv(index=False, float_format="%.6g"))
 
 
+#: the selection rules (``training.SELECTIONS``; repeated here, since tables stay torch-free)
+SELECTIONS = ("best_val", "best_val_error", "last")
 FIG1_COLUMNS = ["panel", "method", "masks_of", "target", "reached", "pruned_params_pct",
-                "pruned_neurons_pct", "n_seeds", "test_error_mean", "test_error_std", "max_reached"]
+                "pruned_neurons_pct", "n_seeds", "test_error_mean", "test_error_std", "max_reached",
+                "test_errors", *(f"test_errors_{r}" for r in SELECTIONS),
+                "selected_epochs", "early_selections"]
+
+
+def join_values(values) -> str:
+    """Per-seed values in one CSV cell (``;``-separated, full precision): what a verdict reads."""
+    return ";".join(f"{float(v):.8g}" for v in values)
+
+
+def split_values(cell) -> list[float]:
+    if cell is None or (isinstance(cell, float) and cell != cell) or cell == "":
+        return []
+    return [float(v) for v in str(cell).split(";")]
 
 
 def _point(panel, method, target, errors, params_pct, neurons_pct, max_reached=None,
-           masks_of=None) -> dict:
+           masks_of=None, by_rule=None, selected=None) -> dict:
+    """One Fig. 1 point. ``by_rule``: per selection rule, the per-seed errors it reports
+    (absent: the same as ``errors``: a gradual snapshot is not re-selected); ``selected``:
+    per seed, (the epoch the run's rule chose, the epochs it ran)."""
     errors = [e for e in errors if e is not None]
     s = pd.Series(errors, dtype=float)
+    by_rule = by_rule or {}
+    selected = selected or []
     return {
         "panel": panel, "method": method, "masks_of": masks_of, "target": float(target),
         "reached": bool(errors),
@@ -61,7 +81,20 @@ def _point(panel, method, target, errors, params_pct, neurons_pct, max_reached=N
         "test_error_mean": float(s.mean()) if errors else None,
         "test_error_std": float(s.std(ddof=1)) if len(errors) > 1 else (0.0 if errors else None),
         "max_reached": max_reached,
+        "test_errors": join_values(errors),
+        **{f"test_errors_{r}": join_values(by_rule.get(r, errors)) for r in SELECTIONS},
+        "selected_epochs": ";".join(f"{e}/{n}" for e, n in selected),
+        # a selection in the first tenth of the budget: the run barely trained (flagged)
+        "early_selections": sum(1 for e, n in selected if e is not None and e <= max(1, n // 10)),
     }
+
+
+def _runs_by_rule(runs) -> tuple[dict, list]:
+    """Per selection rule, the test errors of ``runs`` (metrics' run records), and each
+    run's (selected epoch, epochs); runs written before every rule was kept give none."""
+    by_rule = {r: [run["selections"][r]["test_error"] for run in runs] for r in SELECTIONS
+               if all(r in run.get("selections", {}) for run in runs)}
+    return by_rule, [(run.get("selected_epoch"), run.get("epochs")) for run in runs]
 
 
 def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.DataFrame:
@@ -73,8 +106,10 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
     the others). A ``dense`` row (target 0) carries the dense models' error."""
     rows = []
     dense = [read_metrics(p) for p in dense_paths]
+    by_rule, selected = _runs_by_rule(dense)
     rows.append(_point(panel, "dense", 0.0, [m["test_error"] for m in dense],
-                       [m["pruned_params_pct"] for m in dense], [m["pruned_neurons_pct"] for m in dense]))
+                       [m["pruned_params_pct"] for m in dense], [m["pruned_neurons_pct"] for m in dense],
+                       by_rule=by_rule, selected=selected))
     by_method: dict = {}
     for p in trajectory_paths:
         t = read_metrics(p)
@@ -94,9 +129,11 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
         by_key.setdefault((m["method"], m.get("masks_of") or "", m["target"]), []).append(m)
     for (method, masks, target), ms in sorted(by_key.items()):
         runs = [r for m in ms for r in m["runs"]]
+        by_rule, selected = _runs_by_rule(runs)
         rows.append(_point(panel, method, target, [r["test_error"] for r in runs],
                            [r["pruned_params_pct"] for r in runs],
-                           [r["pruned_neurons_pct"] for r in runs], masks_of=masks or None))
+                           [r["pruned_neurons_pct"] for r in runs], masks_of=masks or None,
+                           by_rule=by_rule, selected=selected))
     return pd.DataFrame(rows, columns=FIG1_COLUMNS)
 
 

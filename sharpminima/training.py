@@ -16,9 +16,12 @@ Dense training, LOBSTER, one-shot fine-tuning and the three retraining baselines
   gradients are zeroed before the step, and the weights re-masked after it);
 - a clear :class:`DivergedError` naming the epoch when the loss becomes NaN or infinite;
 - one selection rule for every method (:data:`SELECTIONS`): the weights a run returns are
-  those of its last epoch (``last``) or of its epoch with the lowest validation loss
+  those of its last epoch (``last``), of its epoch with the lowest validation loss
   (``best_val``: strictly lower than every earlier epoch's, so ties keep the earliest; the
-  criterion LOBSTER uses to pick a phase's weights); ``trainer.selected_epoch`` says which;
+  criterion LOBSTER uses to pick a phase's weights) or with the lowest validation error
+  (``best_val_error``); ``trainer.selected_epoch`` says which. The weights every rule would
+  pick are kept too (:meth:`Trainer.selection_candidates`), so that a result can be judged
+  under each rule without training again;
 - one log line per epoch (``logging``, logger ``sharpminima.training``) with losses, errors,
   learning rate and ETA.
 """
@@ -48,8 +51,11 @@ class DivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-#: Which weights a run returns: those of its last epoch, or of its lowest-validation-loss epoch.
-SELECTIONS = ("best_val", "last")
+#: Which weights a run returns: those of its lowest-validation-loss epoch, of its
+#: lowest-validation-error epoch, or of its last epoch.
+SELECTIONS = ("best_val", "best_val_error", "last")
+#: the validation metric each "best" rule minimises
+SELECTION_METRIC = {"best_val": "val_loss", "best_val_error": "val_error"}
 
 
 def check_selection(selection: str) -> str:
@@ -178,11 +184,10 @@ class Trainer:
         self.history: list[dict] = []
         self.stop = False
         self.last_loss: torch.Tensor | None = None
-        # the selection rule's candidate: epoch and weights of the lowest validation loss so far
+        # every "best" rule's candidate so far: its metric's value, the epoch and the weights
         self.selection = check_selection(selection)
-        self.best_val_loss = math.inf
-        self.best_epoch: int | None = None
-        self.best_state: dict | None = None
+        self.best = {rule: {"value": math.inf, "epoch": None, "state": None} for rule in SELECTION_METRIC}
+        self.last_state: dict | None = None  # the last epoch's weights, kept by apply_selection
         self.selected_epoch: int | None = None  # set when train() returns
         self.fingerprint = fingerprint
 
@@ -202,8 +207,7 @@ class Trainer:
             "recipe": self.recipe.to_dict(),
             "seed": self.seed,
             "selection": self.selection,
-            "best": {"val_loss": self.best_val_loss, "epoch": self.best_epoch,
-                     "state": self.best_state},
+            "best": self.best,
             "fingerprint": self.fingerprint,
         }
 
@@ -218,6 +222,8 @@ class Trainer:
             out.append(f"seed {state.get('seed')} -> {self.seed}")
         if state.get("selection", "last") != self.selection:
             out.append(f"selection {state.get('selection', 'last')} -> {self.selection}")
+        if set(state.get("best") or {}) != set(SELECTION_METRIC):
+            out.append("written by an older version (without every selection rule's candidate)")
         if self.fingerprint is not None or state.get("fingerprint") is not None:
             out += fingerprint_diff(state.get("fingerprint"), self.fingerprint)
         return out
@@ -237,29 +243,49 @@ class Trainer:
         self.mask = None if state["mask"] is None else Mask(state["mask"]).to(self.device)
         for cb, s in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(s)
-        best = state.get("best") or {}
-        self.best_val_loss = best.get("val_loss", math.inf)
-        self.best_epoch, self.best_state = best.get("epoch"), best.get("state")
+        self.best = state["best"]
+
+    @property
+    def best_val_loss(self) -> float:
+        return self.best["best_val"]["value"]
+
+    def _clone_weights(self) -> dict:
+        return {k: t.detach().clone() for k, t in self.model.state_dict().items()}
 
     def consider_for_selection(self, record: dict) -> None:
-        """After an epoch's evaluation: keep these weights if the rule may return them."""
-        if self.selection != "best_val":
+        """After an epoch's evaluation: keep these weights where a rule may return them
+        (every rule's, whichever the run reports: the others are judged at the end)."""
+        if record.get("val_loss") is None:
+            if self.selection in SELECTION_METRIC:
+                raise ValueError(f"selection {self.selection} needs a validation set "
+                                 "(val_samples > 0); use selection: last without one")
             return
-        v = record.get("val_loss")
-        if v is None:
-            raise ValueError("selection best_val needs a validation set (val_samples > 0); "
-                             "use selection: last without one")
-        if v < self.best_val_loss:
-            self.best_val_loss, self.best_epoch = v, self.epoch
-            self.best_state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
+        for rule, metric in SELECTION_METRIC.items():
+            b = self.best[rule]
+            if record[metric] < b["value"]:
+                b.update(value=record[metric], epoch=self.epoch, state=self._clone_weights())
 
     def apply_selection(self) -> None:
         """Load the weights the rule selects; ``selected_epoch`` says which epoch's they are."""
-        if self.selection == "best_val" and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-            self.selected_epoch = self.best_epoch
+        self.last_state = self._clone_weights()
+        b = self.best.get(self.selection)
+        if b is not None and b["state"] is not None:
+            self.model.load_state_dict(b["state"])
+            self.selected_epoch = b["epoch"]
         else:
             self.selected_epoch = self.epoch
+
+    def selection_candidates(self) -> dict[str, tuple[int, dict]]:
+        """After :meth:`apply_selection`: per rule of :data:`SELECTIONS`, the epoch and the
+        weights it picks (rules without a validation set fall back to the last epoch)."""
+        out = {}
+        for rule in SELECTIONS:
+            b = self.best.get(rule)
+            if b is not None and b["state"] is not None:
+                out[rule] = (b["epoch"], b["state"])
+            else:
+                out[rule] = (self.epoch, self.last_state)
+        return out
 
     # -- the loop ------------------------------------------------------------------------
     def train_epoch(self) -> dict:
@@ -325,8 +351,10 @@ def train(
     file exists at start, the run resumes from it. The caller removes it when it has written
     its final outputs. Returns the :class:`Trainer` (``history``, ``model``, ``mask``).
 
-    ``selection`` (:data:`SELECTIONS`) picks the weights returned: ``last`` (the last epoch's)
-    or ``best_val`` (the epoch with the lowest validation loss; ``trainer.selected_epoch``).
+    ``selection`` (:data:`SELECTIONS`) picks the weights returned: ``last`` (the last epoch's),
+    ``best_val`` (the epoch with the lowest validation loss) or ``best_val_error`` (lowest
+    validation error); ``trainer.selected_epoch`` says which, and
+    ``trainer.selection_candidates()`` gives every rule's pick.
 
     ``fingerprint`` (``provenance.fingerprint``): what else the checkpoint must share with
     this run to be resumed. A checkpoint of another run (other recipe, seed, selection or
@@ -383,9 +411,10 @@ def train(
         eta = (time.perf_counter() - start) / done * (recipe.epochs - trainer.epoch)
         _log.info(f"[{name}] " + _format_record(record) + f" eta={_fmt_time(eta)}")
     trainer.apply_selection()
-    if trainer.selection == "best_val":
-        _log.info(f"[{name}] selection best_val: the weights of epoch {trainer.selected_epoch} "
-                  f"(val_loss {trainer.best_val_loss:.4g}) of {trainer.epoch}")
+    if trainer.selection in SELECTION_METRIC:
+        b = trainer.best[trainer.selection]
+        _log.info(f"[{name}] selection {trainer.selection}: the weights of epoch {trainer.selected_epoch} "
+                  f"({SELECTION_METRIC[trainer.selection]} {b['value']:.4g}) of {trainer.epoch}")
     if trainer.channels_last:
         trainer.model.to(memory_format=torch.contiguous_format)
     return trainer

@@ -244,16 +244,29 @@ class _Recorder(Callback):
 BUMPY = Recipe(epochs=5, batch_size=32, lr=0.5, momentum=0.9)
 
 
+def _wanted_epoch(history, selection) -> int:
+    """The epoch (0-based) a rule picks, read from the history: ties keep the earliest."""
+    if selection == "last":
+        return len(history) - 1
+    metric = {"best_val": "val_loss", "best_val_error": "val_error"}[selection]
+    val = [r[metric] for r in history]
+    return min(range(len(val)), key=lambda i: (val[i], i))
+
+
 def _check_selection(tr, rec, selection):
-    val = [r["val_loss"] for r in tr.history]
-    want = min(range(len(val)), key=lambda i: (val[i], i)) if selection == "best_val" else len(val) - 1
+    want = _wanted_epoch(tr.history, selection)
     assert tr.selected_epoch == want + 1
     got = tr.model.state_dict()
     assert all(torch.equal(got[k], rec.states[want][k]) for k in got)
+    # every other rule's weights are kept too, each those of the epoch it picks
+    for rule, (epoch, state) in tr.selection_candidates().items():
+        w = _wanted_epoch(tr.history, rule)
+        assert epoch == w + 1, rule
+        assert all(torch.equal(state[k], rec.states[w][k]) for k in state), rule
     return want
 
 
-@pytest.mark.parametrize("selection", ["best_val", "last"])
+@pytest.mark.parametrize("selection", ["best_val", "best_val_error", "last"])
 @pytest.mark.parametrize("kind", ["rewind", "reinit", "random", "oneshot"])
 def test_every_method_reports_the_weights_its_selection_picks(ticket, kind, selection):
     init, mask, dense = ticket

@@ -43,6 +43,13 @@ def _registries():
     ]
 
 
+def test_the_torch_free_copy_of_the_selection_rules_is_the_engines():
+    from sharpminima import tables
+    from sharpminima.training import SELECTIONS
+
+    assert tables.SELECTIONS == SELECTIONS
+
+
 @pytest.mark.parametrize("index", range(11))
 def test_the_schemas_enums_are_the_registries(index):
     path, registry = _registries()[index]
