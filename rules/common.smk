@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 from sharpminima.datasets import DATASETS as DATASET_REGISTRY
 from sharpminima.gradual import GRADUAL_METHODS
 from sharpminima.paper_figures import LANDSCAPE_FIGURES, MAP_FIGURES, MAP_KINDS
+from sharpminima import settings as _settings
 
 
 def config_error(problems):
@@ -87,10 +88,11 @@ def check_config_rules(config):
         )
     owners = {}
     for name, p in config["panels"].items():
-        if p["retrain_seeds"] and set(p["retrain_seeds"]) & set(config["seeds"]):
+        own = _settings.seeds_of(config, name)
+        if set(retrain_seeds_of(p)) & set(own):
             problems.append(
-                f"panels.{name}.retrain_seeds: found {p['retrain_seeds']}; expected seeds "
-                f"other than seeds {config['seeds']}"
+                f"panels.{name}.retrain_seeds: found {retrain_seeds_of(p)}; expected seeds "
+                f"other than the panel's seeds {own}"
             )
         if p["dataset"] not in DATASET_REGISTRY:
             problems.append(
@@ -206,7 +208,6 @@ def check_config_rules(config):
 
 
 check_config_rules(config)
-SEEDS = config["seeds"]
 FEATURES = config["features"]
 TRANSFER_PAIRS = FEATURES["transfer"]["pairs"]
 # the panels' data sets, and the second data sets of the transfer probe
@@ -309,26 +310,28 @@ RETRAIN_METHODS = [m for m in config["methods"] if m != "oneshot"]
 
 # -- targets
 def dense_metrics(panel=None):
-    return expand(
-        "results/{panel}/dense/s{seed}/metrics.json",
-        panel=[panel] if panel else list(PANELS),
-        seed=SEEDS,
-    )
+    """The dense runs of a panel (None: of every panel), each at its seeds."""
+    return [
+        f"results/{p}/dense/s{seed}/metrics.json"
+        for p in ([panel] if panel else PANELS)
+        for seed in _settings.seeds_of(config, p)
+    ]
 
 
-def gradual_trajectories(panel):
-    """The trajectories of a panel's gradual runs (every method of the panel, every seed)."""
-    return expand(
-        "results/{panel}/{pruner}/s{seed}/trajectory.json",
-        panel=panel,
-        pruner=gradual_of(PANELS[panel]),
-        seed=SEEDS,
-    )
+def gradual_trajectories(panel, pruner=None):
+    """The trajectories of a panel's gradual runs (every method of the panel, or ``pruner``;
+    each at its seeds)."""
+    return [
+        f"results/{panel}/{m}/s{seed}/trajectory.json"
+        for m in ([pruner] if pruner else gradual_of(PANELS[panel]))
+        for seed in _settings.gradual_seeds(config, panel, m)
+    ]
 
 
 def method_metrics(panel):
-    """Metrics files of every retraining (of the masks of each method of ``masks_of``) and
-    one-shot run of a panel's Fig. 1."""
+    """Metrics files of every retraining (of the masks of each method of ``masks_of``, its
+    first seed's: the retrainings' own seeds are ``retrain_seeds``, as the paper retrains one
+    LOBSTER run's masks) and one-shot run (every dense seed) of a panel's Fig. 1."""
     targets = [target_str(t) for t in PANELS[panel]["targets"]]
     oneshot = ["oneshot"] if "oneshot" in config["methods"] else []
     retrained = expand(
@@ -336,14 +339,14 @@ def method_metrics(panel):
         panel=panel,
         pruner=masks_of(PANELS[panel]),
         method=RETRAIN_METHODS,
-        seed=SEEDS,
+        seed=_settings.retrained_seed(config, panel),
         target=targets,
     )
     return retrained + expand(
         "results/{panel}/{method}/s{seed}/t{target}/metrics.json",
         panel=panel,
         method=oneshot,
-        seed=SEEDS,
+        seed=_settings.seeds_of(config, panel),
         target=targets,
     )
 
@@ -401,10 +404,9 @@ def landscape_target(panel):
 
 
 def landscape_retrain_seed(panel):
-    """Which rewind retraining is 1-S: ``landscape.retrain_seed``, else the panel's first."""
-    if LANDSCAPE["retrain_seed"] is not None:
-        return LANDSCAPE["retrain_seed"]
-    return retrain_seeds_of(PANELS[panel])[0]
+    """Which rewind retraining is the plane's 1-S: ``landscape.retrain_seed``, else (None)
+    the one with the lowest validation loss (chosen by the plane job)."""
+    return LANDSCAPE["retrain_seed"]
 
 
 def plane_inputs(wildcards):
@@ -412,10 +414,28 @@ def plane_inputs(wildcards):
 
 
 def plane_runs(panel, pruner):
-    """G needs the gradual run (first seed); 1-S the rewind retraining of its mask at the
+    """G needs the gradual run (its first seed); 1-S the rewind retraining of its mask at the
     chosen target, or at every target when the choice is 'the highest reached' (known only
     after the gradual run)."""
-    seed = SEEDS[0]
+    return _landscape_runs(
+        panel, pruner, _settings.gradual_seeds(config, panel, pruner)[0]
+    )
+
+
+def landscape_points_inputs(wildcards):
+    """Every seed of G (each gradual seed's run) and the rewind retrainings of each one's mask."""
+    runs = [
+        _landscape_runs(wildcards.panel, wildcards.pruner, s)
+        for s in _settings.gradual_seeds(config, wildcards.panel, wildcards.pruner)
+    ]
+    return {k: [f for r in runs for f in _as_list(r[k])] for k in runs[0]}
+
+
+def _as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def _landscape_runs(panel, pruner, seed):
     target = landscape_target(panel)
     targets = PANELS[panel]["targets"] if target is None else [target]
     base = f"results/{panel}/{pruner}/rewind/s{seed}"
@@ -463,18 +483,25 @@ def landscape_figures():
 
 
 def claims_inputs(wildcards):
-    """Every Fig. 1 panel's points and gradual runs; every landscape's two solutions; the
-    paper landscape's Hessian in both spaces and its training-length probe."""
+    """Every Fig. 1 panel's points and gradual runs; every landscape's points at every seed
+    and its plane's maps; the paper landscape's training-length probe."""
     out = {
-        "landscape": "results/tables/landscape.csv",
-        "hessian_readings": f"{LANDSCAPE_DIR}/hessian_readings.csv",
+        "landscape_points": "results/tables/landscape_points.csv",
         "probe": f"{LANDSCAPE_DIR}/probe.csv",
     }
+    for panel, pruner in LANDSCAPES:
+        d = landscape_dir(panel, pruner)
+        for name in ("plane.json", "loss.csv", "psp.csv", "hessian_map.csv"):
+            out[f"map_{panel}_{pruner}_{name.split('.')[0]}"] = f"{d}/{name}"
     for figure, panel in FIGURE_PANEL.items():
         out[f"points_{panel}"] = f"results/figures/{figure}.csv"
         out[f"trajectories_{panel}"] = gradual_trajectories(panel)
     out.update(transfer_tables())
     return out
+
+
+def landscape_points():
+    return [f"{landscape_dir(p, m)}/points.csv" for p, m in LANDSCAPES]
 
 
 # -- the features of every solution (similarity to the dense model, transfer probe)
@@ -539,4 +566,5 @@ def all_targets():
         *fig1_figures(),
         *landscape_figures(),
         "results/tables/landscape.csv",
+        "results/tables/landscape_points.csv",
     ]

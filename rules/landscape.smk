@@ -1,6 +1,7 @@
 # The landscape around the sparsest solutions (Fig. 2a, 2b, 3, 4a, 4b): per panel and
 # gradual method one plane, shared by every map, through G (the method's snapshot) and 1-S
-# (the rewind retraining of the same mask).
+# (the rewind retraining of the same mask with the lowest validation loss); and the point
+# quantities of G and 1-S at every seed, behind the landscape's verdicts.
 
 
 rule plane:
@@ -116,3 +117,34 @@ rule landscape_probe:
         device=config["device"],
     script:
         "../workflow_scripts/landscape_probe.py"
+
+
+rule landscape_points:
+    input:
+        unpack(landscape_points_inputs),
+        manifest=manifest_for_panel,
+        split=split_for_panel,
+    output:
+        table="results/landscape/{panel}/{pruner}/points.csv",
+        meta="results/landscape/{panel}/{pruner}/points.json",
+    log:
+        "logs/landscape/{panel}/{pruner}/points.log",
+    benchmark:
+        "results/benchmarks/landscape/{panel}/{pruner}/points.tsv"
+    # the run's last chain: as soon as its inputs exist
+    priority: 40
+    conda:
+        "../envs/sharpminima.yaml"
+    threads: panel_threads
+    resources:
+        mem_mb=panel_mem_mb,
+        runtime=panel_runtime,
+        gpu=GPUS,
+    params:
+        panel=settings_for("landscape"),
+        target=lambda wc: landscape_target(wc.panel),
+        settings=LANDSCAPE_SETTINGS,
+        data_dir=lambda wc, input: Path(input.manifest).parent,
+        device=config["device"],
+    script:
+        "../workflow_scripts/landscape_points.py"

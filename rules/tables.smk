@@ -5,6 +5,7 @@ localrules:
     dense_table,
     landscape_solutions,
     landscape_table,
+    landscape_points_table,
     claims,
 
 
@@ -48,6 +49,20 @@ rule landscape_table:
         "../workflow_scripts/concat_tables.py"
 
 
+# every landscape's G and 1-S at every seed, one table (the verdicts' numbers)
+rule landscape_points_table:
+    input:
+        csv=landscape_points(),
+    output:
+        table="results/tables/landscape_points.csv",
+    log:
+        "logs/tables/landscape_points.log",
+    conda:
+        "../envs/sharpminima.yaml"
+    script:
+        "../workflow_scripts/concat_tables.py"
+
+
 rule claims:
     input:
         unpack(claims_inputs),
@@ -68,6 +83,7 @@ rule claims:
         landscape=LANDSCAPE,
         landscapes=LANDSCAPES,
         words=config["claims"],
+        selection=config["selection"],
         preset=config["preset"],
     script:
         "../workflow_scripts/claims.py"

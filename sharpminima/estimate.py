@@ -46,6 +46,7 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
+from .settings import gradual_seeds, retrained_seed, seeds_of
 from .lobster import Lobster, LobsterSettings
 from .imp import rounds_to_reach
 from .models import build_model
@@ -165,7 +166,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
     n_train = _n(panel, "train_samples", spec.n_train - n_val_full)
     n_val = _n(panel, "val_samples", n_val_full)
     n_test = _n(panel, "test_samples", spec.n_test)
-    seeds = cfg.get("seeds", [0])
+    seeds = seeds_of(cfg, panel)
     rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
     methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
     targets = panel["targets"]
@@ -180,9 +181,11 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
 
     gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
     masks_of = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
-    for _ in seeds:
+    for seed in seeds:
         job("dense", panel["dense"]["epochs"])
         for g in gradual:
+            if seed not in gradual_seeds(cfg, panel, g):
+                continue
             block = panel.get(g) or {}
             e = (block.get("recipe") or panel["dense"])["epochs"]
             if g == "lobster":
@@ -199,9 +202,9 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
         retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
             for _t in targets:
-                if m == "oneshot":
+                if m == "oneshot":  # one per dense seed
                     job("oneshot", panel["oneshot_finetune"]["epochs"])
-                else:
+                elif seed == retrained_seed(cfg, panel):  # the first seed's masks only
                     for _g in masks_of:
                         job(f"retrain:{m}", retrain_epochs, runs=len(rseeds))
     return jobs
@@ -209,8 +212,9 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
 
 def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
     """The landscape's jobs: per (panel, gradual method) of ``landscape`` the two maps and
-    the Hessian; the probe once, on the paper's landscape (the first). The rewind
-    retrainings of a method whose masks Fig. 1 does not retrain are counted here too."""
+    the Hessian; the points at every seed of G and 1-S; the probe once, on the paper's
+    landscape (the first). The rewind retrainings of a method whose masks Fig. 1 does not
+    retrain, and of every G seed but the first, are counted here too."""
     ls = cfg.get("landscape") or {}
     first = ls.get("panel", "lenet5_mnist")
     names = list(dict.fromkeys([first, *ls.get("panels", [])]))
@@ -242,12 +246,17 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
                 {"panel": name, "job": "hessian", "landscape": key, "samples": 0,
                  "seconds": hpoints * hvp * t.forward},
             ]
-            if m not in masks_of:  # 1-S: the rewind retraining of this method's mask
-                n_t = len(panel["targets"]) if name != first or ls.get("target") is None else 1
-                for _ in range(n_t):
-                    s = retrain_epochs * n_train * len(rseeds)
-                    rows.append({"panel": name, "job": "retrain:rewind", "landscape": key,
-                                 "samples": s, "seconds": s * t.train})
+            g_seeds = gradual_seeds(cfg, name, m)
+            n_sol = len(g_seeds) * (1 + len(rseeds))  # every seed of G and of 1-S, both spaces
+            rows.append({"panel": name, "job": "landscape_points", "landscape": key, "samples": 0,
+                         "seconds": n_sol * (3 * samples + 2 * 2 * h.get("batches", 1) * hvp) * t.forward})
+            # 1-S: the rewind retrainings of each G seed's mask that Fig. 1 does not retrain
+            n_t = len(panel["targets"]) if name != first or ls.get("target") is None else 1
+            n_masks = len(g_seeds) - (1 if m in masks_of else 0)
+            for _ in range(n_t * n_masks):
+                s = retrain_epochs * n_train * len(rseeds)
+                rows.append({"panel": name, "job": "retrain:rewind", "landscape": key,
+                             "samples": s, "seconds": s * t.train})
         if name == first:
             rows.append({"panel": name, "job": "landscape_probe", "landscape": f"{name}/{methods[0]}",
                          "samples": probe * n_train,
@@ -263,8 +272,9 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
     t = f.get("transfer") or {}
     rows = []
 
-    def solutions(panel: dict) -> int:
-        seeds = len(cfg.get("seeds", [0]))
+    def solutions(name: str) -> int:
+        panel = cfg["panels"][name]
+        seeds = len(seeds_of(cfg, name))
         gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
         masks = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
         methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
@@ -273,11 +283,11 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
         return seeds * (1 + len(panel["targets"]) * (len(gradual) + retrain + ("oneshot" in methods)))
 
     for name in f.get("panels", []):
-        n = solutions(cfg["panels"][name])
+        n = solutions(name)
         rows.append({"panel": name, "job": "similarity", "samples": 0,
                      "seconds": n * f.get("samples", 2000) * times[name].forward})
     for name in (t.get("pairs") or {}):
-        n = solutions(cfg["panels"][name])
+        n = solutions(name)
         images = f.get("samples", 2000) + 2 * (t.get("train_samples", 2000) + t.get("test_samples", 2000))
         rows.append({"panel": name, "job": "transfer", "samples": 0, "seconds": n * images * times[name].forward})
     return rows

@@ -98,7 +98,7 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
         **final_metrics(trainer.model, data, recipe),
         **sparsity_report(trainer.model),
         "epochs": trainer.epoch,
-        **_selected(trainer),
+        **_selected(trainer, data, recipe),
         "history": trainer.history,
         "data": data.describe(),
         "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
@@ -117,15 +117,32 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
 # ---------------------------------------------------------------------------------------
 
 
-def _selected(trainer) -> dict:
-    """Which weights the run reports: the selection rule and the epoch it chose."""
-    return {"selection": trainer.selection, "selected_epoch": trainer.selected_epoch}
+def _selected(trainer, data, recipe) -> dict:
+    """Which weights the run reports (the selection rule and the epoch it chose), and what
+    every rule of ``training.SELECTIONS`` would have reported: the epoch it picks and the
+    validation and test loss and error of those weights (``selections``), so that a claim
+    can be judged under each rule at no extra training."""
+    model = trainer.model
+    reported = {k: t.detach().clone() for k, t in model.state_dict().items()}
+    outcomes = {}
+    for rule, (epoch, state) in trainer.selection_candidates().items():
+        model.load_state_dict(state)
+        r = {"epoch": epoch}
+        for split in ("val", "test"):
+            x, y = getattr(data, split)
+            if len(x):
+                e = evaluate(model, x, y, recipe.eval_batch_size)
+                r[f"{split}_loss"], r[f"{split}_error"] = e["loss"], e["error"]
+        outcomes[rule] = r
+    model.load_state_dict(reported)
+    return {"selection": trainer.selection, "selected_epoch": trainer.selected_epoch,
+            "selections": outcomes}
 
 
 def _summary(trainer, data, recipe) -> dict:
     """Final numbers of a trained (possibly masked) model: the weights its selection chose."""
     return {**final_metrics(trainer.model, data, recipe), **sparsity_report(trainer.model),
-            "epochs": trainer.epoch, **_selected(trainer)}
+            "epochs": trainer.epoch, **_selected(trainer, data, recipe)}
 
 
 def gradual_recipe(panel: dict, panel_name: str, method: str) -> tuple[Recipe, dict]:
@@ -408,22 +425,43 @@ def choose_landscape_target(trajectory: dict, target) -> dict:
     return snap
 
 
+def best_rewind_seed(rewind_metrics: dict) -> int:
+    """1-S of the plane: the rewind retraining with the lowest validation loss (its selected
+    weights'), as the paper draws the best retraining; ties go to the lower seed."""
+    runs = [r for r in rewind_metrics["runs"] if r.get("val_loss") is not None]
+    if not runs:
+        raise ValueError(f"no rewind retraining with a validation loss in {rewind_metrics.get('panel')} "
+                         f"at target {rewind_metrics.get('target')}")
+    return int(min(runs, key=lambda r: (r["val_loss"], r["seed"]))["seed"])
+
+
+def _rewind_at(snap: dict, rewind_metrics, rewind_models):
+    """The rewind job (metrics, models) of the snapshot's target among the given files."""
+    key = f"t{snap['target']:g}"
+    idx = next((i for i, p in enumerate(rewind_metrics) if Path(p).parent.name == key), None)
+    if idx is None:
+        raise ValueError(f"no rewind retraining at target {snap['target']:g} among {list(map(str, rewind_metrics))}")
+    return (json.loads(Path(rewind_metrics[idx]).read_text()),
+            torch.load(rewind_models[idx], map_location="cpu", weights_only=False))
+
+
 def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_metrics,
                 rewind_models, target, retrain_seed, settings: dict, plane_out, meta_out) -> dict:
     """The plane through G (the gradual run's snapshot at the chosen target) and 1-S (the
-    Frankle & Carbin retraining of the same mask, seed ``retrain_seed``)."""
+    Frankle & Carbin retraining of the same mask: seed ``retrain_seed``, or (None) the seed
+    with the lowest validation loss, :func:`best_rewind_seed`)."""
     from .landscape import make_plane
 
     timer = Timer()
     traj = json.loads(Path(trajectory).read_text())
     snap = choose_landscape_target(traj, target)
     key = f"{snap['target']:g}"
-    idx = next(i for i, p in enumerate(rewind_metrics) if Path(p).parent.name == f"t{key}")
     g = torch.load(snapshots, map_location="cpu", weights_only=False)[snap["event"]]
-    s_all = torch.load(rewind_models[idx], map_location="cpu", weights_only=False)
-    if int(retrain_seed) not in s_all:
-        raise ValueError(f"landscape.retrain_seed {retrain_seed} is not among the rewind seeds {sorted(s_all)}")
-    s = s_all[int(retrain_seed)]
+    rm, s_all = _rewind_at(snap, rewind_metrics, rewind_models)
+    chosen = best_rewind_seed(rm) if retrain_seed is None else int(retrain_seed)
+    if chosen not in s_all:
+        raise ValueError(f"landscape.retrain_seed {chosen} is not among the rewind seeds {sorted(s_all)}")
+    s = s_all[chosen]
     mask = {k: t.bool() for k, t in g["mask"].items()}
     res_a, res_b = settings["resolution"]
     plane = make_plane(g["state_dict"], s["state_dict"], mask, seed=settings["noise_seed"],
@@ -432,16 +470,107 @@ def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_m
                              "target": snap["target"], "event": snap["event"],
                              "pruned_params_pct": snap["pruned_params_pct"],
                              "pruned_neurons_pct": snap["pruned_neurons_pct"],
-                             "retrain_seed": int(retrain_seed)})
+                             "retrain_seed": chosen,
+                             "retrain_seed_rule": "configured" if retrain_seed is not None
+                             else "lowest validation loss"})
     plane.save(plane_out)
     meta = {**plane.meta, "method": traj["method"], "gradual_seed": traj["seed"], "model": panel["model"],
             "dataset": panel["dataset"],
             "provenance": provenance(settings={"landscape": settings, "target": snap["target"]},
                                      seed=settings["noise_seed"], wall_time_s=timer.elapsed)}
     atomic_write_json(meta_out, meta)
-    _log.info(f"plane around {panel_name} at {snap['pruned_params_pct']:.3f} % (target {key}): "
-              f"|u|={plane.meta['norm_u']:.4g}, cos(u,v)={plane.meta['cos_uv']:.2e}, grid {res_a}x{res_b}")
+    _log.info(f"plane around {panel_name} at {snap['pruned_params_pct']:.3f} % (target {key}), 1-S seed "
+              f"{chosen}: |u|={plane.meta['norm_u']:.4g}, cos(u,v)={plane.meta['cos_uv']:.2e}, grid {res_a}x{res_b}")
     return meta
+
+
+def common_landscape_target(trajectories: list[dict], target) -> float:
+    """The target every G seed is measured at: the configured one, or (None) the highest
+    target every seed reached (so that the seeds are compared at one sparsity)."""
+    if target is not None:
+        return float(target)
+    reached = [{s["target"] for s in t["snapshots"] if s["reached"]} for t in trajectories]
+    both = set.intersection(*reached) if reached else set()
+    if not both:
+        raise ValueError(f"landscape: the seeds of {trajectories[0]['method']} on {trajectories[0]['panel']} "
+                         "reached no target in common")
+    return max(both)
+
+
+def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshots, rewind_metrics,
+                         rewind_models, target, data_dir, split_path, settings: dict,
+                         device_spec="auto", threads=None, table_out) -> None:
+    """The landscape's point quantities (:func:`landscape.measure_solution`) at every seed of
+    G (each gradual seed's snapshot at the landscape's target) and of 1-S (every rewind
+    retraining of each G seed's mask): the seeds behind the landscape verdicts. Measured on
+    the maps' samples and the Hessian's (``landscape.hessian.batches`` disjoint batches of
+    ``samples`` training images: the eigenvalues are the first batch's, the spread of their
+    mean over batches is recorded)."""
+    import pandas as pd
+
+    from .landscape import HESSIAN_SPACES, measure_solution
+    from .tables import write_csv
+
+    timer = Timer()
+    device = setup(panel, device_spec, threads)
+    trajs = [json.loads(Path(t).read_text()) for t in trajectories]
+    t_common = common_landscape_target(trajs, target)
+    data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
+    h = settings["hessian"]
+    n_b, n_h = int(h.get("batches", 1)), int(h["samples"])
+    xt, yt = data.train
+    if n_b * n_h > len(xt):
+        raise ValueError(f"landscape.hessian: {n_b} batches of {n_h} images exceed the panel's "
+                         f"{len(xt)} training images")
+    batches = [(xt[b * n_h:(b + 1) * n_h], yt[b * n_h:(b + 1) * n_h]) for b in range(n_b)]
+    builder = lambda: build_model(panel["model"], num_classes=data.num_classes)  # noqa: E731
+    space, reading = h.get("space", "mask"), settings.get("psp_norm", "mean_square")
+    kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"],
+              batch_size=settings["batch_size"], joint_max_pairs=settings["joint_max_pairs"],
+              noise_seed=settings["noise_seed"], spaces=HESSIAN_SPACES)
+    rows = []
+
+    def measure(state, mask, **info):
+        model = builder().to(device)
+        model.load_state_dict({k: v.to(device) for k, v in state.items()})
+        t0 = Timer()
+        row = {**info, **measure_solution(model, mask, x, y, data.num_classes, batches, **kw)}
+        row["entropy2"] = row[f"entropy2_{settings['entropy2']}"]
+        row["psp_norm"] = row[PSP_NORM_READINGS[reading]]
+        row["eig_mean"] = row[f"eig_mean_{space}"]
+        for i in range(h["k"]):
+            row[f"eig{i + 1}"] = row[f"eig{i + 1}_{space}"]
+        row["eig_min"] = row.get(f"eig_min_{space}")
+        row["seconds"] = round(t0.elapsed, 3)
+        rows.append(row)
+        _log.info(f"{info['solution']} (G seed {info['gradual_seed']}, seed {info['seed']}): loss {row['loss']:.4g}, "
+                  f"top-{h['k']} mean {row['eig_mean']:.4g} (smallest {row['eig_min']}), "
+                  f"entropy2 {row['entropy2']:.4g} in {row['seconds']:.1f}s")
+
+    for traj, snaps in zip(trajs, snapshots):
+        snap = choose_landscape_target(traj, t_common)
+        g = torch.load(snaps, map_location="cpu", weights_only=False)[snap["event"]]
+        mask = {k: t.bool() for k, t in g["mask"].items()}
+        base = {"panel": panel_name, "method": traj["method"], "target": t_common,
+                "gradual_seed": traj["seed"], "pruned_params_pct": snap["pruned_params_pct"]}
+        mine = [(m, mo) for m, mo in zip(rewind_metrics, rewind_models) if f"/s{traj['seed']}/" in str(m)]
+        rm, s_all = _rewind_at(snap, [m for m, _ in mine], [mo for _, mo in mine])
+        best = best_rewind_seed(rm)
+        measure(g["state_dict"], mask, solution="G", seed=traj["seed"], test_error=snap.get("test_error"),
+                val_loss=snap.get("val_loss"), **base)
+        for run in rm["runs"]:
+            measure(s_all[int(run["seed"])]["state_dict"], mask, solution="1-S", seed=int(run["seed"]),
+                    test_error=run["test_error"], val_loss=run.get("val_loss"),
+                    best_of_g_seed=int(run["seed"]) == best, **base)
+    df = pd.DataFrame(rows)
+    write_csv(df, table_out)
+    atomic_write_json(Path(table_out).with_suffix(".json"), {
+        "what": "the landscape's point quantities at every seed of G and 1-S",
+        "target": t_common, "n_samples": int(len(x)), "hessian_samples": n_h, "hessian_batches": n_b,
+        "entropy2_definition": settings["entropy2"], "psp_norm_reading": reading, "hessian_space": space,
+        "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
+                                 wall_time_s=timer.elapsed)})
+    _log.info(f"landscape points: {len(df)} solutions in {timer.elapsed:.1f}s")
 
 
 def _landscape_data(panel, data_dir, split_path, device, samples):
@@ -566,12 +695,8 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     The claims table cites the result where our magnitudes are far from the paper's: if
     they move towards the paper's ranges with more training, training length is (part of)
     the reason."""
-    import copy
-
-    from .hessian import top_eigenvalues
-    from .landscape import Plane, batchnorm_layers, recalibrate_batchnorm
+    from .landscape import HESSIAN_SPACES, Plane, measure_solution
     from .masks import Mask
-    from .psp import psp_statistics
     from .tables import write_csv
     from .training import Callback
 
@@ -589,28 +714,17 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     recipe = Recipe(epochs=epochs, batch_size=ft["batch_size"], lr=ft["lr"],
                     momentum=ft.get("momentum", 0.0), weight_decay=ft.get("weight_decay", 0.0))
     mask = Mask({k: v.bool() for k, v in pl.mask.items()})
-    full = {k: torch.ones_like(v) for k, v in mask.items()}
     rows = []
 
     def measure(model, epoch):
-        trained = model
-        if batchnorm_layers(model):  # measured as the maps are: BatchNorm statistics of this point
-            model = copy.deepcopy(model)
-            recalibrate_batchnorm(model, x, settings["batch_size"])
-        model.eval()
-        s = psp_statistics(model, x, y, data.num_classes, batch_size=settings["batch_size"],
-                           second_order=(settings["entropy2"],))
-        row = {"epoch": epoch, "loss": s["loss"], "train_error": s["error"],
-               "psp_norm_mean_square": s["psp_l2_norm"], "psp_norm_l2": s["psp_euclidean_norm"],
-               "entropy1": s["entropy_first_order"],
-               "entropy2": s[f"entropy_second_order_{settings['entropy2']}"]}
-        for space, m in (("mask", mask), ("full", full)) if epoch in (0, epochs) else ():
-            vals, _ = top_eigenvalues(model, m, xh, yh, k=h["k"], solver=h["solver"], seed=h["seed"],
-                                      tol=h["tol"], compact=settings["compact"] and space == "mask")
-            row[f"eig_mean_{space}"] = sum(vals) / len(vals)
-            row[f"eig1_{space}"] = vals[0]
+        row = {"epoch": epoch, **measure_solution(
+            model, mask, x, y, data.num_classes, [(xh, yh)], k=h["k"], solver=h["solver"], seed=h["seed"],
+            tol=h["tol"], compact=settings["compact"], batch_size=settings["batch_size"],
+            joint_max_pairs=settings["joint_max_pairs"], noise_seed=settings["noise_seed"],
+            spaces=HESSIAN_SPACES if epoch in (0, epochs) else (), smallest=False)}
+        row["entropy2"] = row[f"entropy2_{settings['entropy2']}"]
         rows.append(row)
-        trained.train()
+        model.train()
         _log.info(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "
                   f"(l2 {row['psp_norm_l2']:.4g})" + (f", top eigenvalue {row['eig1_mask']:.4g} "
                                                       f"(full {row['eig1_full']:.4g})" if "eig1_mask" in row else ""))

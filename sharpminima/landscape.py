@@ -536,3 +536,53 @@ def map_hessian(model, plane: Plane, x: torch.Tensor, y: torch.Tensor, k: int = 
         "layers": n_bn, "recalibration_samples": int(x_bn.shape[0]),
         "batch_size": int(x_bn.shape[0] if bn_batch_size is None else bn_batch_size)}
     return df
+
+
+# --------------------------------------------------------------------------------------------
+# the landscape's point quantities at one solution (no plane): every seed of G and of 1-S
+
+
+def measure_solution(model: nn.Module, mask: Mapping[str, torch.Tensor], x: torch.Tensor,
+                     y: torch.Tensor, num_classes: int, hessian_batches: Sequence, *, k: int = 5,
+                     solver: str = "lanczos", seed: int = 0, tol: float = 1e-3, compact: bool = True,
+                     batch_size: int = 1000, joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS,
+                     noise_seed: int = 0, spaces: Sequence[str] = HESSIAN_SPACES,
+                     smallest: bool = True) -> dict:
+    """Every point quantity of the landscape (Fig. 2-4's values at G and 1-S) at one
+    solution, measured as the maps measure a plane point: training loss and error, both
+    readings of the PSP norm (``psp_norm_mean_square``, ``psp_norm_l2``), the first-order and
+    both second-order PSP entropies (``entropy2_joint``, ``entropy2_agreement``) on ``(x, y)``;
+    per Hessian space the top-``k`` eigenvalues by magnitude (``eig1_<space>`` ...,
+    ``eig_mean_<space>``) and, with ``smallest``, the smallest algebraic one
+    (``eig_min_<space>``), on the first of ``hessian_batches`` (``(x, y)`` pairs); on each
+    further batch the mean of the top-``k`` again (``eig_mean_<space>_batches``: one value per
+    batch, the spread of the estimate over batches). A network with BatchNorm is measured on a
+    copy whose statistics are re-estimated on ``x`` (:func:`recalibrate_batchnorm`)."""
+    import copy
+
+    from .hessian import top_eigenvalues
+    from .psp import SECOND_ORDER, psp_statistics
+
+    if batchnorm_layers(model):
+        model = copy.deepcopy(model)
+        recalibrate_batchnorm(model, x, batch_size)
+    model.eval()
+    s = psp_statistics(model, x, y, num_classes, batch_size=batch_size, second_order=SECOND_ORDER,
+                       joint_max_pairs=joint_max_pairs, seed=noise_seed)
+    row = {"loss": s["loss"], "train_error": s["error"], "psp_norm_mean_square": s["psp_l2_norm"],
+           "psp_norm_l2": s["psp_euclidean_norm"], "entropy1": s["entropy_first_order"],
+           **{f"entropy2_{d}": s[f"entropy_second_order_{d}"] for d in SECOND_ORDER}}
+    for space in spaces:
+        m = mask if space == "mask" else {n: torch.ones_like(t, dtype=torch.bool) for n, t in mask.items()}
+        kw = dict(solver=solver, seed=seed, tol=tol, compact=compact and space == "mask")
+        means = []
+        for b, (xh, yh) in enumerate(hessian_batches):
+            vals, _ = top_eigenvalues(model, m, xh, yh, k=k, **kw)
+            means.append(sum(vals) / len(vals))
+            if b == 0:
+                row.update({f"eig{i + 1}_{space}": v for i, v in enumerate(vals)})
+                row[f"eig_mean_{space}"] = means[0]
+                if smallest and solver == "lanczos":
+                    row[f"eig_min_{space}"] = top_eigenvalues(model, m, xh, yh, k=1, which="SA", **kw)[0][0]
+        row[f"eig_mean_{space}_batches"] = ";".join(f"{v:.8g}" for v in means)
+    return row

@@ -24,6 +24,7 @@ import pandas as pd
 from . import LOG_DATEFMT, LOG_FORMAT
 from .claims import PAPER_FIG1, RETRAIN_KINDS, Words, fig1_claims
 from .claims import _fmt  # one number format for the claims table and the records
+from .settings import gradual_seeds, retrained_seed, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
@@ -48,17 +49,17 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
 
 def record(panel_name: str, cfg: dict, results: Path) -> str:
     panel = cfg["panels"][panel_name]
-    seeds = cfg.get("seeds", [0])
+    seeds = seeds_of(cfg, panel_name)
     methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
     targets = [f"{float(t):g}" for t in panel["targets"]]
     base = results / panel_name
     dense = [base / f"dense/s{s}/metrics.json" for s in seeds]
     gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
     masks = [m for m in cfg.get("retrain_masks_of", ["lobster"]) if m in gradual]
-    trajs = [base / f"{g}/s{s}/trajectory.json" for g in gradual for s in seeds]
+    trajs = [base / f"{g}/s{s}/trajectory.json" for g in gradual for s in gradual_seeds(cfg, panel_name, g)]
     runs = [base / (f"{g}/{m}" if m in RETRAIN_KINDS else m) / f"s{s}/t{t}/metrics.json"
             for m in methods for g in (masks if m in RETRAIN_KINDS else [None])
-            for s in seeds for t in targets]
+            for s in ([retrained_seed(cfg, panel_name)] if m in RETRAIN_KINDS else seeds) for t in targets]
     runs = [p for p in runs if p.exists()]
     methods = [*[g for g in gradual if g != "lobster"], *methods]
     points = fig1_points(panel_name, dense, trajs, runs)
@@ -104,10 +105,11 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
         lines.append(f"| {t_:g} | {ps} | {ours} | " + " | ".join(cells) + " |")
     words = Words.from_dict(cfg.get("claims"))
     rows = fig1_claims(panel_name, panel, points, [json.loads(p.read_text()) for p in trajs], words,
-                       cfg.get("preset", "?"))
+                       cfg.get("preset", "?"), selection=cfg.get("selection", "best_val"))
     if rows:
-        lines += ["", "| claim | paper | ours | verdict | rule |", "|---|---|---|---|---|"]
-        lines += [f"| {r['claim']} ({r['where']}) | {r['paper']} | {r['ours'] or ''} | **{r['verdict']}** | "
+        lines += ["", "| claim | paper | ours (mean ± std, n) | effect [interval] | verdict | rule |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['claim']} ({r['where']}) | {r['paper']} | {r['ours'] or ''} | {r['effect'] or ''} | **{r['verdict']}** | "
                   f"{r['words'] or ''}{'; ' + r['note'] if r['note'] else ''} |" for r in rows]
     return "\n".join(lines) + "\n"
 

@@ -20,3 +20,28 @@ def from_mapping(cls: type[T], d: Mapping[str, Any] | None, where: str) -> T:
         return cls(**d)
     except TypeError as e:  # a missing required key
         raise ValueError(f"{where}: {e}") from None
+
+
+# -- which seeds run what: the one place the workflow (rules/common.smk) and the records
+#    (record.py) read it from
+
+
+def seeds_of(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> list[int]:
+    """A panel's seeds of its dense and gradual runs: its own ``seeds``, else the top-level
+    (``panel``: its name in ``cfg["panels"]``, or its settings)."""
+    p = cfg["panels"][panel] if isinstance(panel, str) else panel
+    return list(p.get("seeds") or cfg.get("seeds") or [0])
+
+
+def gradual_seeds(cfg: Mapping[str, Any], panel: str | Mapping[str, Any], method: str) -> list[int]:
+    """The seeds a gradual method runs on a panel: the first ``seeds_per_method[method]`` of
+    the panel's seeds (all when unset)."""
+    seeds = seeds_of(cfg, panel)
+    n = (cfg.get("seeds_per_method") or {}).get(method)
+    return seeds[:n] if n else seeds
+
+
+def retrained_seed(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> int:
+    """The gradual seed whose snapshots Fig. 1's retrainings retrain (the first: the
+    retrainings' own replicates are ``retrain_seeds``, as the paper retrains one run's masks)."""
+    return seeds_of(cfg, panel)[0]

@@ -67,7 +67,9 @@ def test_presets_are_layered_on_the_default_as_snakemake_layers_them():
     preset merged over it key by key (several files after one flag, as Snakemake takes them)."""
     assert parser().parse_args(["--configfile", "a.yaml", "b.yaml"]).configfile == ["a.yaml", "b.yaml"]
     cfg = load_config([REPO / "presets/extended.yaml"])
-    assert cfg["landscape"]["probe_epochs"] == 10  # config.yaml's, kept
+    assert cfg["landscape"]["probe_epochs"] == 3  # config.yaml's, kept
     assert cfg["landscape"]["methods"] == ["lobster", "gmp", "imp"]  # the preset's
     assert cfg["panels"]["lenet5_mnist"]["lobster"]["stop_at_sparsity"] == 99.57
-    assert "resnet32_cifar10" in cfg["panels"] and "resnet32_cifar10" not in load_config()["panels"]
+    # the smoke panel is the default's (LOBSTER only); the preset adds IMP and GMP to it
+    assert load_config()["panels"]["resnet32_cifar10"]["gradual_methods"] == ["lobster"]
+    assert cfg["panels"]["resnet32_cifar10"]["gradual_methods"] == ["lobster", "imp", "gmp"]

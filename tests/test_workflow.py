@@ -166,6 +166,10 @@ def test_tiny_run_trains_every_panel_with_provenance(tiny_run):
     m = json.loads((workdir / "results/lenet5_mnist/dense/s0/metrics.json").read_text())
     prov = m["provenance"]
     assert {"settings", "seed", "device", "code_version", "libraries", "wall_time_s"} <= set(prov)
+    # which machine: what decides whether two runs agree bit for bit
+    assert prov["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert prov["machine"]["threads"] >= 1 and prov["machine"]["cpu"]
+    assert f"({prov['machine']['cpu_capability']}) threads=" in prov["device_description"] or found == "cuda"
     assert prov["settings"]["recipe"]["epochs"] == 1
     assert m["data"]["n_train"] == 300
     log = (workdir / "logs/lenet5_mnist/dense/s0.log").read_text()
@@ -188,8 +192,8 @@ def test_changing_one_panel_setting_reruns_only_that_panel(tiny_run, data_mirror
                      cwd=workdir, check=False)
     assert proc.returncode == 0, proc.stdout
     counts = job_counts(proc.stdout)
-    assert counts.get("train_dense") == 1
-    assert "results/lenet5_mnist/dense/s0/model.pt" in proc.stdout
+    assert counts.get("train_dense") == 2  # the panel's two seeds, no other panel's
+    assert "results/lenet5_mnist/dense/s1/model.pt" in proc.stdout
 
 
 def test_tiny_run_draws_fig1_with_every_method(tiny_run):
@@ -221,7 +225,8 @@ def test_one_figure_builds_alone(data_mirror, tmp_path):
     proc = snakemake("-n", "results/figures/fig1b.pdf", "--configfile", TINY,
                      "--config", f"data_mirror={data_mirror}", cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    assert counts["train_dense"] == 1 and counts["gradual"] == 2 and counts["fig1"] == 1  # LOBSTER, GMP
+    # two seeds of the dense model and LOBSTER, one of GMP (seeds_per_method)
+    assert counts["train_dense"] == 2 and counts["gradual"] == 3 and counts["fig1"] == 1
     assert counts["prepare_data"] == 1 and "dense_table" not in counts
     assert "lenet300_mnist" not in proc.stdout and "resnet32" not in proc.stdout
 
@@ -243,7 +248,7 @@ def test_tiny_run_draws_the_landscape(tiny_run):
     assert list(hess.index) == ["G", "1-S"]
     assert (hess.eig1 >= hess.eig2).all() and (hess.eig2 >= hess.eig3).all()
     meta = json.loads((workdir / "results/landscape/lenet5_mnist/lobster/psp.json").read_text())
-    assert meta["n_samples"] == 200 and meta["entropy2_definition"] == "agreement"
+    assert meta["n_samples"] == 200 and meta["entropy2_definition"] == "joint"
     # the summary table holds the same numbers as the maps and the Hessian points
     every = pd.read_csv(workdir / "results/tables/landscape.csv")
     # every landscape (panel, G's method): the paper's first
@@ -262,6 +267,18 @@ def test_tiny_run_draws_the_landscape(tiny_run):
     full_g = readings[(readings.space == "full") & (readings.solution == "G")].iloc[0]
     assert full_g.eig1 >= mask_g.eig1 * (1 - 1e-3)  # Cauchy interlacing
     assert mask_g.eig1 == pytest.approx(hess.loc["G", "eig1"], rel=1e-9)
+    # the verdicts' numbers: G at both seeds, 1-S the rewind of each one's mask; the plane's
+    # G and 1-S among them, to the last digit of the same computation
+    pts = pd.read_csv(workdir / "results/tables/landscape_points.csv")
+    lob = pts[(pts.panel == "lenet5_mnist") & (pts.method == "lobster")]
+    assert sorted(zip(lob.solution, lob.gradual_seed, lob.seed)) == [
+        ("1-S", 0, 101), ("1-S", 1, 101), ("G", 0, 0), ("G", 1, 1)]
+    assert len(pts[(pts.panel == "lenet5_mnist") & (pts.method == "gmp")]) == 2  # one GMP seed
+    g0 = lob[(lob.solution == "G") & (lob.gradual_seed == 0)].iloc[0]
+    assert g0.psp_norm == pytest.approx(sol.loc["G", "psp_norm"], rel=1e-5)
+    assert g0.entropy2 == g0.entropy2_joint and g0.entropy2_agreement > 0
+    assert g0.eig1_mask == pytest.approx(mask_g.eig1, rel=1e-3)  # the same top eigenvalue
+    assert (lob.eig_min <= lob.eig3 + 1e-6).all()  # the smallest algebraic one is below the top-k
     probe = pd.read_csv(workdir / "results/landscape/lenet5_mnist/lobster/probe.csv")
     assert list(probe.epoch) == [0, 1, 2]
     assert probe.loss.iloc[0] == pytest.approx(sol.loc["G", "loss"], rel=1e-4)
@@ -270,7 +287,13 @@ def test_tiny_run_draws_the_landscape(tiny_run):
 def test_tiny_run_writes_the_claims_table(tiny_run):
     workdir, _ = tiny_run
     claims = pd.read_csv(workdir / "results/tables/claims.csv")
-    assert set(claims.verdict) <= {"holds", "does not hold", "not testable at this scale"}
+    assert set(claims.verdict) <= {"holds", "does not hold", "unresolved at n seeds",
+                                   "not testable at this scale"}
+    assert claims.n_seeds.notna().all() or claims[claims.n_seeds.isna()].verdict.eq(
+        "not testable at this scale").all()
+    # the title claim, at two LOBSTER seeds with one rewind each: n = 2 paired differences
+    narrower = claims.set_index("id").loc["landscape:lenet5_mnist:lobster:narrower"]
+    assert narrower.n_seeds == 2 and "G minus 1-S" in narrower.effect
     ids = set(claims.id)
     for panel in ("lenet300_mnist", "lenet5_mnist", "resnet32_cifar10"):
         assert f"{panel}:max_sparsity" in ids and f"{panel}:neurons_at_max" in ids
@@ -384,8 +407,10 @@ def test_reproduction_record_of_a_panel(tiny_run):
     workdir, _ = tiny_run
     md = record("lenet300_mnist", load_config([TINY], defaults=None), workdir / "results")
     assert "| rule | jobs | wall time, sum | longest job |" in md
-    for rule in ("dense", "lobster", "rewind", "reinit", "random", "oneshot"):
-        assert f"| {rule} | 1 |" in md, rule
+    # two seeds of dense, LOBSTER and one-shot; the retrainings of the first seed's masks,
+    # and the rewind of the second seed's mask for the landscape's 1-S
+    for rule, jobs in (("dense", 2), ("lobster", 2), ("rewind", 2), ("reinit", 1), ("random", 1), ("oneshot", 2)):
+        assert f"| {rule} | {jobs} |" in md, rule
     assert "| dense | |" in md and "| 10 |" in md  # the dense row and the one target
     assert "LOBSTER reaches the paper's highest sparsity" in md and "**does not hold**" in md
     assert "code version: `" in md
