@@ -30,25 +30,29 @@ def test_lint_is_clean():
     assert "Lints for" not in proc.stdout
 
 
-@pytest.mark.parametrize("configs, panels, targets, gradual, masks, landscapes", [
-    # the three LeNet panels with LOBSTER, IMP and GMP; landscapes of LeNet-5/MNIST (the
-    # paper's) and LeNet-300 around LOBSTER's G
-    (["config.yaml"], 3, 3 + 3 + 2, 3 * 3, 1, 2),
-    # the paper's four panels and methods only
-    (["config.yaml", "presets/paper.yaml"], 4, 6 + 7 + 4 + 3, 4, 1, 1),
-    # ResNet-32 too; every method on every panel, Fig. 1 retraining every method's masks,
-    # the landscape of every panel around every method's G
-    (["config.yaml", "presets/extended.yaml"], 4, 3 + 3 + 2 + 1, 4 * 3, 3, 4 * 3),
+@pytest.mark.parametrize("configs, panels, dense, gradual, retrain, oneshot, landscapes", [
+    # three LeNet panels at seeds 0-2 (LOBSTER on each, IMP and GMP on the first) and
+    # ResNet-32's smoke panel (one seed, LOBSTER); the retrainings of the first seed's masks
+    # (3 methods x 3 + 2 + 2 + 1 targets) and the rewinds of seeds 1 and 2 at the landscape's
+    # 99.57 %; one-shot per dense seed; the paper's landscape
+    (["config.yaml"], 4, 3 * 3 + 1, 3 * 5 + 1, 3 * 8 + 2, 3 * 7 + 1, 1),
+    # the paper's four panels and methods only, one seed
+    (["config.yaml", "presets/paper.yaml"], 4, 4, 4, 3 * (6 + 7 + 4 + 3), 6 + 7 + 4 + 3, 1),
+    # every method on every panel, Fig. 1 retraining every method's masks, the landscape of
+    # every panel around every method's G (the LOBSTER seeds 1-2 rewound at LeNet-5/MNIST's
+    # 99.57 % and at every target of LeNet-300 and Fashion-MNIST, whose G is the highest reached)
+    (["config.yaml", "presets/extended.yaml"], 4, 10, 3 * 5 + 3, 3 * 3 * 8 + 2 * (1 + 3 + 2), 22, 4 * 3),
 ], ids=["default", "paper", "extended"])
-def test_dry_run_plans_every_panel(configs, panels, targets, gradual, masks, landscapes, tmp_path):
+def test_dry_run_plans_every_panel(configs, panels, dense, gradual, retrain, oneshot, landscapes, tmp_path):
     proc = snakemake("-n", "--configfile", *[REPO / c for c in configs], cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    assert counts["train_dense"] == panels and counts["gradual"] == gradual
+    assert counts["train_dense"] == dense and counts["gradual"] == gradual
     assert counts["prepare_data"] == panels - 1 and counts["split"] == panels - 1  # MNIST twice
     assert counts["dense_table"] == 1 and counts["fig1"] == panels and counts["fig1_table"] == 1
-    # one retraining job per (mask source, method, target): seeds are batched inside it
-    assert counts["retrain"] == masks * 3 * targets and counts["oneshot"] == targets
+    # one retraining job per (mask source, method, target, gradual seed): its seeds batched inside
+    assert counts["retrain"] == retrain and counts["oneshot"] == oneshot
     assert counts["plane"] == landscapes and counts["hessian"] == landscapes
+    assert counts["landscape_points"] == landscapes and counts["landscape_points_table"] == 1
     assert counts["landscape_probe"] == 1 and counts["claims"] == 1
     # the feature analyses: the extended preset's three LeNet panels and two transfer pairs
     extended = "extended" in str(configs)
@@ -67,10 +71,12 @@ def test_the_extended_preset_is_planned_and_estimated():
     assert resnet["dense"]["epochs"] == 2 and resnet["gradual_methods"] == ["lobster", "imp", "gmp"]
     unit = StepTimes(train=1e-3, lobster=1e-3, forward=1e-4)
     jobs = [j for n, p in cfg["panels"].items() for j in panel_jobs(n, p, cfg, unit)]
-    assert sum(j["job"].startswith("gradual:") for j in jobs) == 12
+    assert sum(j["job"].startswith("gradual:") for j in jobs) == 18  # as the dry run plans
     land = landscape_jobs(cfg, {n: unit for n in cfg["panels"]})
     assert len({j["landscape"] for j in land}) == 12
-    assert not any(j["job"] == "retrain:rewind" for j in land)  # Fig. 1 retrains every G's mask
+    assert sum(j["job"] == "landscape_points" for j in land) == 12
+    # Fig. 1 retrains every first seed's mask: the rewinds of LOBSTER's seeds 1-2 remain
+    assert sum(j["job"] == "retrain:rewind" for j in land) == 2 * (1 + 3 + 2)
 
 
 def test_the_paper_preset_inherits_no_panel_setting_of_the_default_config():
