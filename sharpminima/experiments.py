@@ -484,6 +484,10 @@ def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_m
     return meta
 
 
+def _reached_at(trajectory: dict, target: float) -> bool:
+    return any(s["reached"] and abs(s["target"] - target) < 1e-9 for s in trajectory["snapshots"])
+
+
 def common_landscape_target(trajectories: list[dict], target) -> float:
     """The target every G seed is measured at: the configured one, or (None) the highest
     target every seed reached (so that the seeds are compared at one sparsity)."""
@@ -502,7 +506,10 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
                          device_spec="auto", threads=None, table_out) -> None:
     """The landscape's point quantities (:func:`landscape.measure_solution`) at every seed of
     G (each gradual seed's snapshot at the landscape's target) and of 1-S (every rewind
-    retraining of each G seed's mask): the seeds behind the landscape verdicts. Measured on
+    retraining of each G seed's mask): the seeds behind the landscape verdicts. A seed that
+    did not reach the target has no solution there and is left out (listed in the metadata
+    as ``unreached_gradual_seeds``; our choice: the claims are about solutions at the target,
+    so the verdict's n counts the seeds that got there). Measured on
     the maps' samples and the Hessian's (``landscape.hessian.batches`` disjoint batches of
     ``samples`` training images: the eigenvalues are the first batch's, the spread of their
     mean over batches is recorded)."""
@@ -547,7 +554,13 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
                   f"top-{h['k']} mean {row['eig_mean']:.4g} (smallest {row['eig_min']}), "
                   f"entropy2 {row['entropy2']:.4g} in {row['seconds']:.1f}s")
 
-    for traj, snaps in zip(trajs, snapshots):
+    reached = [(t, s) for t, s in zip(trajs, snapshots) if _reached_at(t, t_common)]
+    unreached = [int(t["seed"]) for t in trajs if not _reached_at(t, t_common)]
+    if not reached:
+        choose_landscape_target(trajs[0], t_common)  # the clear error
+    if unreached:  # not a solution at the target: left out, and said so in the table's metadata
+        _log.warning(f"gradual seeds {unreached} did not reach target {t_common:g}: no G or 1-S there")
+    for traj, snaps in reached:
         snap = choose_landscape_target(traj, t_common)
         g = torch.load(snaps, map_location="cpu", weights_only=False)[snap["event"]]
         mask = {k: t.bool() for k, t in g["mask"].items()}
@@ -566,7 +579,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
     write_csv(df, table_out)
     atomic_write_json(Path(table_out).with_suffix(".json"), {
         "what": "the landscape's point quantities at every seed of G and 1-S",
-        "target": t_common, "n_samples": int(len(x)), "hessian_samples": n_h, "hessian_batches": n_b,
+        "target": t_common, "unreached_gradual_seeds": unreached, "n_samples": int(len(x)), "hessian_samples": n_h, "hessian_batches": n_b,
         "entropy2_definition": settings["entropy2"], "psp_norm_reading": reading, "hessian_space": space,
         "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
                                  wall_time_s=timer.elapsed)})
@@ -784,10 +797,16 @@ def run_similarity(*, panel_name: str, panel: dict, data_dir, split_path, soluti
         model.load_state_dict(state)
         return layer_activations(model, x)
 
-    dense = next(s for s in solutions if s["method"] == "dense")
-    ref = acts(dense["state_dict"])
+    # each solution against the dense model of the seed it comes from (the first otherwise)
+    dense = {d["origin_seed"]: d for d in solutions if d["method"] == "dense"}
+    first = next(iter(dense.values()))
+    refs = {}
     rows = []
     for s, info in zip(solutions, _solution_rows(solutions)):
+        d = dense.get(s.get("origin_seed"), first)
+        if d["seed"] not in refs:
+            refs[d["seed"]] = acts(d["state_dict"])
+        ref = refs[d["seed"]]
         for r in compare_layers(ref, acts(s["state_dict"]), keep=settings["keep"],
                                 max_rows=settings["max_rows"], seed=settings["seed"]):
             rows.append({"panel": panel_name, **info, **r})

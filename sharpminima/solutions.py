@@ -30,13 +30,14 @@ def load_solutions(*, dense_models=(), dense_metrics=(), trajectories=(), snapsh
     """One dict per solution: ``method`` (dense, a gradual method, rewind / reinit / random,
     oneshot), ``masks_of`` (the gradual method whose mask a retraining retrained, else
     None), ``target`` (0 for dense), ``seed`` (the run's: the retraining seed for a
-    retraining), ``pruned_params_pct``, ``test_error`` and ``state_dict``. The file lists
+    retraining), ``origin_seed`` (the seed of the dense and gradual runs it comes from),
+    ``pruned_params_pct``, ``test_error`` and ``state_dict``. The file lists
     pair up by position (``dense_models[i]`` with ``dense_metrics[i]``, ...); targets a run
     did not reach are skipped."""
     out = []
     for model, metrics in zip(dense_models, dense_metrics):
         m = _json(metrics)
-        out.append({"method": "dense", "masks_of": None, "target": 0.0, "seed": m["seed"],
+        out.append({"method": "dense", "masks_of": None, "target": 0.0, "seed": m["seed"], "origin_seed": m["seed"],
                     "pruned_params_pct": m["pruned_params_pct"], "test_error": m["test_error"],
                     "state_dict": torch.load(model, map_location="cpu", weights_only=True)})
     for traj_path, snap_path in zip(trajectories, snapshots):
@@ -45,7 +46,7 @@ def load_solutions(*, dense_models=(), dense_metrics=(), trajectories=(), snapsh
         for s in traj["snapshots"]:
             if s["reached"]:
                 out.append({"method": traj["method"], "masks_of": None, "target": float(s["target"]),
-                            "seed": traj["seed"], "pruned_params_pct": s["pruned_params_pct"],
+                            "seed": traj["seed"], "origin_seed": traj["seed"], "pruned_params_pct": s["pruned_params_pct"],
                             "test_error": s["test_error"], "state_dict": snaps[s["event"]]["state_dict"]})
     for metrics, models in zip(retrain_metrics, retrain_models):
         m = _json(metrics)
@@ -54,11 +55,12 @@ def load_solutions(*, dense_models=(), dense_metrics=(), trajectories=(), snapsh
         weights = torch.load(models, map_location="cpu", weights_only=False)
         for r in m["runs"]:
             out.append({"method": m["method"], "masks_of": m.get("masks_of"), "target": float(m["target"]),
-                        "seed": r["seed"], "pruned_params_pct": r["pruned_params_pct"],
+                        "seed": r["seed"], "origin_seed": m["gradual_seed"], "pruned_params_pct": r["pruned_params_pct"],
                         "test_error": r["test_error"], "state_dict": weights[int(r["seed"])]["state_dict"]})
     for metrics, model in zip(oneshot_metrics, oneshot_models):
         m = _json(metrics)
         out.append({"method": "oneshot", "masks_of": None, "target": float(m["target"]), "seed": m["seed"],
+                    "origin_seed": m["seed"],
                     "pruned_params_pct": m["pruned_params_pct"], "test_error": m["test_error_mean"],
                     "state_dict": torch.load(model, map_location="cpu", weights_only=False)["state_dict"]})
     return out

@@ -369,3 +369,20 @@ def test_map_without_batchnorm_is_the_direct_evaluation():
         assert row.entropy2_agreement == ref["entropy_second_order_agreement"]
         assert crow.loss == pytest.approx(ref["loss"], rel=1e-5)
         assert crow.psp_norm == pytest.approx(ref["psp_l2_norm"], rel=1e-5)
+
+
+def _traj(seed, reached):
+    return {"method": "lobster", "panel": "p", "seed": seed,
+            "snapshots": [{"target": 98.0, "reached": True}, {"target": 99.57, "reached": reached}]}
+
+
+def test_the_landscape_target_is_the_configured_one_or_the_highest_all_seeds_reached():
+    from sharpminima.experiments import _reached_at, choose_landscape_target, common_landscape_target
+
+    trajs = [_traj(0, True), _traj(1, False)]
+    assert common_landscape_target(trajs, 99.57) == 99.57
+    assert common_landscape_target(trajs, None) == 98.0
+    # a seed that missed the target has no solution there: the points leave it out
+    assert [_reached_at(t, 99.57) for t in trajs] == [True, False]
+    with pytest.raises(ValueError, match="99.57 was not reached by lobster"):
+        choose_landscape_target(trajs[1], 99.57)

@@ -161,14 +161,15 @@ def test_config_mistakes_the_schema_cannot_see_stop_before_any_job(extra, panels
 def test_tiny_run_trains_every_panel_with_provenance(tiny_run):
     workdir, _ = tiny_run
     table = pd.read_csv(workdir / "results/tables/dense.csv")
-    assert sorted(table.panel) == ["lenet300_mnist", "lenet5_mnist", "resnet32_cifar10"]
+    # two seeds of each LeNet panel, ResNet-32's one of its own
+    assert sorted(table.panel) == ["lenet300_mnist"] * 2 + ["lenet5_mnist"] * 2 + ["resnet32_cifar10"]
     assert table.test_error.between(0, 100).all()
     # device: auto takes the GPU where the job sees one: assert the device it really found
     found = "cuda" if torch.cuda.is_available() else "cpu"
     assert (table.device.str.startswith(found)).all()
     assert table.code_version.notna().all()
     # training beats chance on MNIST even on 400 images and one epoch
-    assert table.set_index("panel").loc["lenet300_mnist", "test_error"] < 60
+    assert table[table.panel == "lenet300_mnist"].test_error.max() < 60
     m = json.loads((workdir / "results/lenet5_mnist/dense/s0/metrics.json").read_text())
     prov = m["provenance"]
     assert {"settings", "seed", "device", "code_version", "libraries", "wall_time_s"} <= set(prov)
@@ -213,9 +214,12 @@ def test_tiny_run_draws_fig1_with_every_method(tiny_run):
     assert a.reached.all()
     # the retrainings are of LOBSTER's masks (retrain_masks_of), the gradual rows have none
     assert set(a.masks_of.dropna()) == {"lobster"} and pd.isna(a.loc["gmp", "masks_of"])
-    # the retrained masks are the LOBSTER snapshot's: same sparsity, to the parameter
+    # the retrained masks are the first LOBSTER seed's snapshot's: same sparsity, to the parameter
+    s0 = json.loads((workdir / "results/lenet300_mnist/lobster/s0/trajectory.json").read_text())
+    snap = next(s for s in s0["snapshots"] if s["target"] == 10.0)
     for m in ("rewind", "reinit", "random"):
-        assert a.loc[m, "pruned_params_pct"] == pytest.approx(a.loc["lobster", "pruned_params_pct"], abs=1e-9)
+        assert a.loc[m, "pruned_params_pct"] == pytest.approx(snap["pruned_params_pct"], abs=1e-4)  # the table keeps 6 digits
+    assert a.loc["lobster", "n_seeds"] == 2 and a.loc["rewind", "n_seeds"] == 1
     assert a.loc["oneshot", "pruned_params_pct"] == pytest.approx(10.0, abs=1e-3)
     # ResNet-32's 99 % target is out of LOBSTER's reach in one epoch: reported, not dropped
     d = pts[(pts.panel == "resnet32_cifar10") & (pts.method == "lobster")]
