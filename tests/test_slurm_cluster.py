@@ -201,7 +201,8 @@ def test_repo_slurm_profile_works(slurm_cluster, tmp_path):
 
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_RULES_GPU = {"train_dense", "gradual", "retrain", "plane_map", "hessian", "landscape_probe"}
+WORKFLOW_RULES_GPU = {"train_dense", "gradual", "retrain", "plane_map", "hessian", "landscape_probe",
+                      "landscape_points"}
 
 
 def test_workflow_runs_on_slurm_with_gpu_requests(slurm_cluster, data_mirror, tmp_path):
