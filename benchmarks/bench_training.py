@@ -41,7 +41,6 @@ import argparse
 import copy
 import logging
 import math
-import os
 import statistics
 import sys
 import time
@@ -49,6 +48,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from sharpminima.provenance import cpu_sample, others_fraction  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 _log = logging.getLogger("benchmarks.bench_training")
@@ -76,32 +77,13 @@ TARGETS = {
 # --------------------------------------------------------------------------------------------
 
 
-def _cpu_sample():
-    """(busy jiffies of the whole machine, this process's CPU times)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(t) for t in f.readline().split()[1:]]
-    except OSError:
-        return None, os.times()
-    return sum(v) - v[3] - v[4], os.times()
-
-
-def others_fraction(before, after, wall: float) -> float | None:
-    """Fraction of the machine's CPU capacity that other processes used between two samples."""
-    if before[0] is None or after[0] is None or wall <= 0:
-        return None
-    total = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK")
-    mine = (after[1].user + after[1].system) - (before[1].user + before[1].system)
-    return max(0.0, total - mine) / (wall * (os.cpu_count() or 1))
-
-
 def wait_quiet(max_wait: float, limit: float = 0.1) -> float | None:
     """Wait (at most max_wait s) until other processes use < limit of the CPUs over 1 s."""
     frac, end = None, time.time() + max_wait
     while True:
-        b = _cpu_sample()
+        b = cpu_sample()
         time.sleep(1.0)
-        frac = others_fraction(b, _cpu_sample(), 1.0)
+        frac = others_fraction(b, cpu_sample(), 1.0)
         if frac is None or frac < limit or time.time() >= end:
             return frac
 
@@ -279,12 +261,12 @@ def bench_model(name: str, n: int, args, data_dir: Path) -> dict:
             if args.wait_quiet:
                 wait_quiet(args.wait_quiet)
             model = copy.deepcopy(init)
-            before = _cpu_sample()
+            before = cpu_sample()
             if which == "ours":
                 dt = our_epoch(model, data, recipe, args.seed + r, info)
             else:
                 dt = dataloader_epoch(model, tv_data, recipe, args.seed + r)
-            busy = others_fraction(before, _cpu_sample(), dt)
+            busy = others_fraction(before, cpu_sample(), dt)
             others[which].append(None if busy is None else round(busy, 3))
             acc.append(n / dt)
             _log.info(f"  {name} repeat {r + 1}/{args.repeats} {which:<10} {dt:7.2f} s "

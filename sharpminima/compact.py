@@ -487,9 +487,28 @@ class CompactNet:
 
     __call__ = forward
 
-    def functional(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, observe=None):
-        """Differentiable logits at ``params`` (full tensors; zero off the mask)."""
-        return self._forward(self.materialise(params), x, observe)
+    def functional(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, observe=None,
+                   nhwc: bool = False):
+        """Differentiable logits at ``params`` (full tensors; zero off the mask); ``nhwc``:
+        convolutions in channels-last layout (faster on the CPU, as the dense training runs)."""
+        return self._forward(self.materialise(params), x, observe, nhwc=nhwc)
+
+    def multiply_adds(self, input_shape) -> tuple[int, int]:
+        """``(compacted, dense)`` multiply-adds of one sample's forward pass through the
+        Linear and Conv2d layers: what compaction saves, decided from the mask alone."""
+        pos = self._positions(input_shape)
+        mods = dict(self._model.named_modules())
+        ours = full = 0
+        for L in self.layers:
+            W = mods[L.name].weight
+            per_unit = W[0].numel()  # inputs x kernel positions of one full unit
+            full += L.n_units * per_unit * pos[L.name]
+            if L.taps is not None:  # gather of the kept taps and one matmul
+                ours += int(L.out_alive.numel()) * int(L.taps.numel()) * pos[L.name]
+            else:
+                k = 1 if L.kind == "linear" else int(W.shape[2] * W.shape[3])
+                ours += int(L.out_alive.numel()) * int(L.in_alive.numel()) * k * pos[L.name]
+        return ours, full
 
     # -- PSP bookkeeping ------------------------------------------------------------------------
     def _positions(self, input_shape) -> dict[str, int]:

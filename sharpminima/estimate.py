@@ -2,28 +2,38 @@
 
     python -m sharpminima.estimate --configfile presets/paper.yaml [--config key=value ...]
                                    [--jobs N] [--device auto|cpu|cuda] [--batches 20]
+                                   [--repeats 3] [--masks-from results]
 
 The configuration is read as Snakemake reads it from the repository's root: ``config.yaml``,
 then each ``--configfile`` merged over it in order, key by key (``--configfile
-presets/extended.yaml`` is layered on the default), then ``--config`` pairs. On the current device, a few training batches of each panel's model are
-timed (plain SGD steps, LOBSTER steps, and the evaluation forward) on random inputs of the
-data set's shape; every job's cost is its sample count times these per-sample times:
+presets/extended.yaml`` is layered on the default), then ``--config`` pairs. On the current
+device, the engine's training epoch over a few batches of each panel's model is timed (plain
+SGD steps, LOBSTER steps, and the evaluation forward; one warm-up, then the median of
+``--repeats``) on random inputs of the data set's shape, dense and at the masks its masked
+jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the masks of a
+reference run given by ``--masks-from``, else dense, an upper bound); every job's cost is its
+sample count times these per-sample times:
 
 - dense: ``epochs x n_train`` training samples, and one validation pass per epoch;
 - LOBSTER: ``epochs x n_train`` LOBSTER steps at most (a ``stop_at_sparsity`` may end it
-  earlier: the estimate is then an upper bound), a validation pass per epoch, and the
-  bisection of each pruning event (``bisection_steps`` validation passes per event; events
-  are counted as one per ``pwe + 1`` epochs, an upper bound);
-- IMP: its rounds (to the panel's highest target) times its recipe; GMP: its recipe; a test
-  pass per target (the chosen snapshots);
+  earlier: the estimate is then an upper bound), each phase at its mask for the share of the
+  epochs it took in the reference run, a validation pass per epoch, and the bisection of
+  each pruning event (``bisection_steps`` validation passes per event; events are counted as
+  one per ``pwe + 1`` epochs, an upper bound);
+- IMP: its rounds (to the panel's highest target) times its recipe, each at its sparsity;
+  GMP: its recipe (dense before the schedule, the mid-schedule sparsity on it, the final one
+  after); a test pass per target (the chosen snapshots);
 - each retraining job (method x target): ``len(retrain_seeds)`` (the panel's own, else the
-  top-level list) runs of the retraining
-  recipe; each one-shot job: its fine-tuning recipe;
+  top-level list) runs of the retraining recipe at the target's mask; each one-shot job: its
+  fine-tuning recipe at a magnitude mask of the target;
 - each landscape (panel x gradual method): the map points (one forward pass over
   ``landscape.samples`` each), the Hessian (about 30 Hessian-vector products, each ~3 forward
   passes of ``hessian.samples``, per point), the rewind retrainings of its mask where Fig. 1
   does not retrain them, and (the paper's landscape) the probe;
 - the feature analyses: a forward pass of every solution over their images.
+
+While it times, the share of the CPUs other processes take is measured; above 10 % the
+estimate says so (its hours are then too high).
 
 Hours are given serially (one job at a time) and for ``--jobs N`` parallel jobs: the larger of
 the work spread over N and the longest chain (dense -> LOBSTER -> the longest retraining
@@ -35,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -47,10 +58,9 @@ import yaml
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
 from .settings import gradual_seeds, retrained_seed, seeds_of
-from .lobster import Lobster, LobsterSettings
 from .imp import rounds_to_reach
 from .models import build_model
-from .training import Callback, Recipe, evaluate, resolve_device, train
+from .training import Recipe, evaluate, resolve_device
 
 _log = logging.getLogger(__name__)
 
@@ -86,11 +96,14 @@ def load_config(configfiles=(), overrides=(), defaults=ROOT / "config.yaml") -> 
 
 @dataclass
 class StepTimes:
-    """Seconds per sample of one model on one device."""
+    """Seconds per sample of one model on one device (at one mask, or dense)."""
 
     train: float  # a plain SGD step (forward + backward + update)
     lobster: float  # a LOBSTER step (the same plus its regularisation update)
     forward: float  # an evaluation forward pass
+    spread: float = 0.0  # (slowest - fastest) / median of the timed repeats, training step
+    busy: float | None = None  # the largest share of the CPUs other processes used meanwhile
+    multiply_add_ratio: float = 1.0  # of the compacted network (1: the dense path)
 
 
 def _synthetic(shape, n, num_classes, device):
@@ -102,9 +115,17 @@ def _synthetic(shape, n, num_classes, device):
 
 
 def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: int = 20,
-               threads: int | None = None) -> StepTimes:
-    """Per-sample times of ``batches`` training batches (after one warm-up epoch of the same
-    size), with and without LOBSTER, and of the evaluation forward."""
+               threads: int | None = None, repeats: int = 3, mask=None, state=None,
+               compact: str = "auto") -> StepTimes:
+    """Per-sample times of the engine's training epoch over ``batches`` batches, with and
+    without LOBSTER's update, and of the evaluation forward: one warm-up epoch, then the
+    median of ``repeats`` (so the same model timed twice agrees). With ``mask`` (and the
+    weights ``state``), the masked training the workflow runs, compacted as ``compact``
+    says. ``busy``: how much of the CPUs other processes took while timing."""
+    from .lobster import Lobster, LobsterSettings
+    from .provenance import cpu_sample, others_fraction
+    from .training import Trainer
+
     if threads:
         torch.set_num_threads(int(threads))
     spec = DATASETS[dataset]
@@ -115,42 +136,135 @@ def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: 
         from .data import augment_batch
 
         augment = lambda xb, g: augment_batch(xb, g, fill=spec.fill)  # noqa: E731
+    busy: list[float] = []
 
-    def run(lobster: bool) -> float:
-        recipe = Recipe(epochs=2, batch_size=batch_size, lr=0.01, momentum=0.9)
+    def timed(fn) -> list[float]:
+        fn()  # warm-up
+        out = []
+        b, start = cpu_sample(), time.perf_counter()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            out.append((time.perf_counter() - t0) / n)
+        wall = time.perf_counter() - start
+        f = others_fraction(b, cpu_sample(), wall)
+        if f is not None and wall >= 0.5:  # /proc/stat counts in 10 ms ticks: judge long windows only
+            busy.append(f)
+        return out
+
+    def trainer(lobster: bool):
         model = build_model(model_name, num_classes=spec.num_classes)
-        callbacks = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
-        t_epoch = []
+        if state is not None:
+            model.load_state_dict(state)
+        cbs = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
+        recipe = Recipe(epochs=1, batch_size=batch_size, lr=0.01, momentum=0.9,
+                        compact_training=compact)
+        return Trainer(model, data, recipe, seed=0, device=device, mask=mask, callbacks=cbs,
+                       augment=augment)
 
-        class EpochClock(Callback):  # times each epoch
-            def on_start(self, trainer):
-                self.t = time.perf_counter()
+    with quiet_logs("sharpminima.training"):
+        plain, lob = trainer(False), trainer(True)
+        t_train = timed(plain.train_epoch)
+        t_lobster = timed(lob.train_epoch)
+        fwd = plain.compaction.evaluator() if plain.compaction.net is not None else None
+        t_fwd = timed(lambda: evaluate(plain.model, *data.train, 1000, forward=fwd))
+    med = statistics.median(t_train)
+    info = plain.compaction.info or {}
+    return StepTimes(train=med, lobster=statistics.median(t_lobster), forward=statistics.median(t_fwd),
+                     spread=(max(t_train) - min(t_train)) / med, busy=max(busy) if busy else None,
+                     multiply_add_ratio=info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0)
 
-            def after_epoch(self, trainer, record):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                now = time.perf_counter()
-                t_epoch.append(now - self.t)
-                self.t = now
 
-        # the LOBSTER callback needs a validation loss: give it a tiny one
-        if lobster:
-            data.val = (data.train[0][:batch_size], data.train[1][:batch_size])
-        with quiet_logs("sharpminima.training", "sharpminima.lobster"):  # no epoch lines
-            train(model, data, recipe, seed=0, device=device, callbacks=[EpochClock(), *callbacks],
-                  augment=augment, evaluate_test=False)
-        data.val = (data.train[0][:0], data.train[1][:0])
-        return t_epoch[-1] / n  # the second epoch: warm
+@dataclass
+class SparseTimes:
+    """Step times of one model at the masks its masked jobs train with.
 
-    t_train, t_lobster = run(False), run(True)
-    model = build_model(model_name, num_classes=spec.num_classes).to(device)
-    evaluate(model, *data.train, 1000)  # warm-up
-    t0 = time.perf_counter()
-    evaluate(model, *data.train, 1000)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t_fwd = (time.perf_counter() - t0) / n
-    return StepTimes(train=t_train, lobster=t_lobster, forward=t_fwd)
+    The masks come from a reference run (``--masks-from``: a results directory, its seed-0
+    LOBSTER run of the panel): every LOBSTER phase's mask, and the share of LOBSTER's epochs
+    each phase took there (phases without a kept snapshot: the sparsest timed mask below);
+    one-shot's are global magnitude masks of its dense model at each target. A retraining at a target trains the first LOBSTER mask at or above it; IMP's
+    rounds and GMP's steps (other masks) are costed at the sparsest timed mask at or below
+    their sparsity (an upper bound). Without a reference run every job but one-shot is
+    costed dense (an upper bound)."""
+
+    dense: StepTimes
+    lobster_masks: list[tuple[float, StepTimes]]  # (pruned %, times), by sparsity
+    magnitude_masks: list[tuple[float, StepTimes]]  # (target %, times) of the dense model
+    phases: list[tuple[float, float]]  # LOBSTER: (share of the epochs, pruned %)
+
+    def retrain(self, target: float) -> StepTimes:
+        above = [(p, t) for p, t in self.lobster_masks if p >= float(target) - 1e-9]
+        if above:
+            return min(above, key=lambda pt: pt[0])[1]
+        return self.at_most(target)
+
+    def oneshot(self, target: float) -> StepTimes:
+        return next((t for p, t in self.magnitude_masks if abs(p - float(target)) < 1e-9), self.at_most(target))
+
+    def at_most(self, pct: float) -> StepTimes:
+        below = [(p, t) for p, t in self.lobster_masks + self.magnitude_masks if p <= float(pct) + 1e-9]
+        return max(below, key=lambda pt: pt[0])[1] if below else self.dense
+
+    def lobster_step(self) -> float:
+        """Seconds per LOBSTER sample, averaged over the reference run's phases."""
+        if not self.phases:
+            return self.dense.lobster
+        return sum(share * self.at_most(p).lobster for share, p in self.phases)
+
+
+def reference_masks(results: Path | None, panel_name: str):
+    """``(phases, [(pruned %, state, mask)])`` of the seed-0 LOBSTER run of ``panel_name``
+    under ``results``, or ``([], [])``."""
+    from .masks import Mask
+
+    if results is None:
+        return [], []
+    d = Path(results) / panel_name / "lobster" / "s0"
+    if not (d / "snapshots.pt").exists() or not (d / "trajectory.json").exists():
+        _log.warning(f"{panel_name}: no LOBSTER run under {d}: its masked jobs are costed dense")
+        return [], []
+    traj = json.loads((d / "trajectory.json").read_text())
+    snaps = torch.load(d / "snapshots.pt", map_location="cpu", weights_only=False)
+    total = max(1, int(traj["epochs"]))
+    phases, masks = [], []
+    for e in traj["events"]:
+        span = int(e["final_epoch"]) - int(e["phase_start_epoch"])
+        phases.append((span / total, float(e["pruned_params_pct"])))
+        s = snaps.get(e["event"])
+        if s is not None and e["pruned_params_pct"] > 0:
+            masks.append((float(e["pruned_params_pct"]), s["state_dict"],
+                          Mask({k: v.bool() for k, v in s["mask"].items()})))
+    return phases, masks
+
+
+def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeats: int,
+                 results: Path | None) -> SparseTimes:
+    """:class:`SparseTimes` of a panel (timed here)."""
+    from .compact import compact_model
+    from .pruning import magnitude_mask
+
+    spec = DATASETS[panel["dataset"]]
+    kw = dict(model_name=panel["model"], dataset=panel["dataset"], batch_size=panel["dense"]["batch_size"],
+              device=device, batches=batches, threads=panel.get("threads"), repeats=repeats,
+              compact=cfg.get("compact_training", "auto"))
+    dense = time_steps(**kw)
+    model = build_model(panel["model"], num_classes=spec.num_classes)
+    net, _ = compact_model(model, {})
+    if net is None or kw["compact"] == "never":  # every masked job computes dense
+        return SparseTimes(dense, [], [], [])
+    phases, ref = reference_masks(results, name)
+    lob = [(p, time_steps(**kw, mask=m, state=st)) for p, st, m in ref]
+    mag = []
+    dense_model = None if results is None else Path(results) / name / "dense" / "s0" / "model.pt"
+    if dense_model is not None and dense_model.exists():  # one-shot: the trained model's magnitudes
+        for t in panel["targets"]:
+            model.load_state_dict(torch.load(dense_model, map_location="cpu", weights_only=True))
+            m = magnitude_mask(model, float(t) / 100.0)
+            m.apply(model)
+            mag.append((float(t), time_steps(**kw, mask=m, state=model.state_dict())))
+    return SparseTimes(dense, lob, mag, phases)
 
 
 def _n(panel: dict, key: str, full: int) -> int:
@@ -158,8 +272,14 @@ def _n(panel: dict, key: str, full: int) -> int:
     return full if v is None else min(int(v), full)
 
 
-def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
-    """Every job of one panel with its samples and estimated seconds."""
+def _sparse(t) -> SparseTimes:
+    return t if isinstance(t, SparseTimes) else SparseTimes(t, [], [], [])
+
+
+def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) -> list[dict]:
+    """Every job of one panel with its samples and estimated seconds, each masked job at
+    its own masks' step times (:class:`SparseTimes`; a :class:`StepTimes`: dense for all)."""
+    st = _sparse(t)
     spec = DATASETS[panel["dataset"]]
     val_fraction = cfg.get("val_fraction", 0.1)
     n_val_full = int(round(spec.n_train * val_fraction))
@@ -172,15 +292,22 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
     targets = panel["targets"]
     jobs = []
 
-    def job(kind, epochs, runs=1, lobster=False, extra_fwd=0):
+    def cost(kind, epochs, runs=1, times=st.dense, step=None, extra_fwd=0) -> dict:
         samples = epochs * n_train * runs
-        step = t.lobster if lobster else t.train
+        step = times.train if step is None else step
         fwd = (epochs * n_val + n_train + n_val + n_test) * runs + extra_fwd
-        jobs.append({"panel": name, "job": kind, "samples": samples,
-                     "seconds": samples * step + fwd * t.forward})
+        return {"panel": name, "job": kind, "samples": samples, "seconds": samples * step + fwd * times.forward}
+
+    def job(*args, **kw) -> None:
+        jobs.append(cost(*args, **kw))
+
+    def summed(parts: list[dict], extra_seconds=0.0) -> None:
+        jobs.append({**parts[0], "samples": sum(j["samples"] for j in parts),
+                     "seconds": sum(j["seconds"] for j in parts) + extra_seconds})
 
     gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
     masks_of = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
+    top = max(float(x) for x in targets)
     for seed in seeds:
         job("dense", panel["dense"]["epochs"])
         for g in gradual:
@@ -190,23 +317,30 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes) -> list[dict]:
             e = (block.get("recipe") or panel["dense"])["epochs"]
             if g == "lobster":
                 events = e // (int(block["pwe"]) + 1)
-                job("gradual:lobster", e, lobster=True,
+                job("gradual:lobster", e, step=st.lobster_step(),
                     extra_fwd=events * int(block.get("bisection_steps", 20)) * n_val + len(targets) * n_test)
-            elif g == "imp":  # rounds 0..r, each the recipe, a test pass per round
-                rounds = rounds_to_reach(block.get("fraction", 0.2), max(float(x) for x in targets))
+            elif g == "imp":  # rounds 0..r, each the recipe at its sparsity, a test pass per round
+                rounds = rounds_to_reach(block.get("fraction", 0.2), top)
                 if block.get("max_rounds") is not None:
                     rounds = min(rounds, int(block["max_rounds"]))
-                job("gradual:imp", e, runs=rounds + 1)
-            else:  # one run of the recipe (the chosen snapshots' test passes: below one epoch)
-                job(f"gradual:{g}", e, extra_fwd=len(targets) * n_test)
+                f = float(block.get("fraction", 0.2))
+                summed([cost("gradual:imp", e, times=st.at_most(100 * (1 - (1 - f) ** r)))
+                        for r in range(rounds + 1)])
+            else:  # GMP: dense before its schedule, mid-schedule sparsity on it, final after
+                s0, s1 = int(block.get("start_epoch", 0)), int(block.get("end_epoch", e))
+                final = float(block.get("final_sparsity") or top)
+                parts = [(s0, st.dense), (s1 - s0, st.at_most(final * (1 - 0.5 ** 3))),
+                         (e - s1, st.at_most(final))]
+                summed([cost(f"gradual:{g}", n_e, times=tt) for n_e, tt in parts],
+                       len(targets) * n_test * st.dense.forward)
         retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
-            for _t in targets:
+            for tg in targets:
                 if m == "oneshot":  # one per dense seed
-                    job("oneshot", panel["oneshot_finetune"]["epochs"])
+                    job("oneshot", panel["oneshot_finetune"]["epochs"], times=st.oneshot(tg))
                 elif seed == retrained_seed(cfg, panel):  # the first seed's masks only
                     for _g in masks_of:
-                        job(f"retrain:{m}", retrain_epochs, runs=len(rseeds))
+                        job(f"retrain:{m}", retrain_epochs, runs=len(rseeds), times=st.retrain(tg))
     return jobs
 
 
@@ -231,7 +365,8 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
     for name in names:
         if name not in cfg["panels"]:
             continue
-        t, panel = times[name], cfg["panels"][name]
+        st, panel = _sparse(times[name]), cfg["panels"][name]
+        t = st.dense
         n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
         masks_of = cfg.get("retrain_masks_of", ["lobster"])
         rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
@@ -255,12 +390,14 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
             n_masks = len(g_seeds) - (1 if m in masks_of else 0)
             for _ in range(n_t * n_masks):
                 s = retrain_epochs * n_train * len(rseeds)
+                tr = st.retrain(ls.get("target") or max(float(x) for x in panel["targets"]))
                 rows.append({"panel": name, "job": "retrain:rewind", "landscape": key,
-                             "samples": s, "seconds": s * t.train})
+                             "samples": s, "seconds": s * tr.train})
         if name == first:
             rows.append({"panel": name, "job": "landscape_probe", "landscape": f"{name}/{methods[0]}",
                          "samples": probe * n_train,
-                         "seconds": probe * n_train * t.train + 6 * 2 * hvp * t.forward})
+                         "seconds": probe * n_train * st.retrain(ls.get("target") or max(
+                             float(x) for x in panel["targets"])).train + 6 * 2 * hvp * t.forward})
     return rows
 
 
@@ -285,23 +422,28 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
     for name in f.get("panels", []):
         n = solutions(name)
         rows.append({"panel": name, "job": "similarity", "samples": 0,
-                     "seconds": n * f.get("samples", 2000) * times[name].forward})
+                     "seconds": n * f.get("samples", 2000) * _sparse(times[name]).dense.forward})
     for name in (t.get("pairs") or {}):
         n = solutions(name)
         images = f.get("samples", 2000) + 2 * (t.get("train_samples", 2000) + t.get("test_samples", 2000))
-        rows.append({"panel": name, "job": "transfer", "samples": 0, "seconds": n * images * times[name].forward})
+        rows.append({"panel": name, "job": "transfer", "samples": 0,
+                     "seconds": n * images * _sparse(times[name]).dense.forward})
     return rows
 
 
-def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
+def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, repeats: int = 3,
+             masks_from: Path | None = None) -> dict:
     times, rows = {}, []
     for name, panel in cfg["panels"].items():
-        t = time_steps(panel["model"], panel["dataset"], panel["dense"]["batch_size"], device,
-                       batches=batches, threads=panel.get("threads"))
-        times[name] = t
+        st = sparse_times(name, panel, cfg, device, batches, repeats, masks_from)
+        times[name], t = st, st.dense
         _log.info(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
-                  f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward)")
-        rows += panel_jobs(name, panel, cfg, t)
+                  f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward), dense; "
+                  f"spread of {repeats} repeats {100 * t.spread:.0f} %")
+        for p, tm in st.lobster_masks + st.magnitude_masks:
+            _log.info(f"{name}: at {p:.2f} %: {1e6 * tm.train:.1f} us/sample (SGD), multiply-adds "
+                      f"{tm.multiply_add_ratio:.2f} of dense")
+        rows += panel_jobs(name, panel, cfg, st)
     rows += landscape_jobs(cfg, times)
     rows += feature_jobs(cfg, times)
     per_panel = {}
@@ -319,8 +461,16 @@ def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1) -> dict:
                 for c in per_panel.values())
     return {
         "device": str(device), "jobs_parallel": jobs,
-        "step_times_us": {k: {f: round(1e6 * getattr(v, f), 3) for f in ("train", "lobster", "forward")}
+        "step_times_us": {k: {f: round(1e6 * getattr(v.dense, f), 3) for f in ("train", "lobster", "forward")}
                           for k, v in times.items()},
+        "masked_step_times_us": {k: [{"pruned_pct": round(p, 3), "train": round(1e6 * tm.train, 3),
+                                      "lobster": round(1e6 * tm.lobster, 3), "forward": round(1e6 * tm.forward, 3),
+                                      "multiply_add_ratio": tm.multiply_add_ratio}
+                                     for p, tm in v.lobster_masks + v.magnitude_masks] for k, v in times.items()},
+        "busy": max((tm.busy for v in times.values()
+                     for tm in [v.dense] + [x for _, x in v.lobster_masks + v.magnitude_masks]
+                     if tm.busy is not None), default=None),
+        "masks_from": None if masks_from is None else str(masks_from),
         "panels": {k: {"jobs": v["jobs"], "samples": v["samples"], "hours": v["seconds"] / 3600}
                    for k, v in per_panel.items()},
         "total": {"jobs": sum(p["jobs"] for p in per_panel.values()),
@@ -344,6 +494,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")
     ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
+    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per measurement (median)")
+    ap.add_argument("--masks-from", type=Path, default=None, metavar="RESULTS",
+                    help="a run's results directory (e.g. the default run's): its seed-0 LOBSTER "
+                         "masks stand for the masks the estimated jobs train with")
+    ap.add_argument("--panels", nargs="+", default=None, help="estimate these panels only")
     ap.add_argument("--json", default=None, help="also write the estimate here")
     return ap
 
@@ -352,8 +507,13 @@ def main(argv=None) -> int:
     a = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
+    if a.panels:
+        unknown = sorted(set(a.panels) - set(cfg["panels"]))
+        if unknown:
+            raise SystemExit(f"--panels: unknown panel(s) {unknown}; the config has {sorted(cfg['panels'])}")
+        cfg["panels"] = {k: v for k, v in cfg["panels"].items() if k in a.panels}
     device = resolve_device(a.device or cfg.get("device", "auto"))
-    out = estimate(cfg, device, batches=a.batches, jobs=a.jobs)
+    out = estimate(cfg, device, batches=a.batches, jobs=a.jobs, repeats=a.repeats, masks_from=a.masks_from)
     print(f"\n{'panel':<20} {'jobs':>5} {'samples':>14} {'serial':>10}")
     for k, v in out["panels"].items():
         print(f"{k:<20} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}")
@@ -362,6 +522,9 @@ def main(argv=None) -> int:
     print(f"\non {out['device']}: {_fmt_h(t['hours_serial'])} one job at a time; "
           f"{_fmt_h(t['hours_parallel'])} with {a.jobs} parallel jobs "
           f"(longest chain {_fmt_h(t['hours_longest_chain'])})")
+    if out["busy"] is not None and out["busy"] > 0.1:
+        print(f"WARNING: other processes took up to {100 * out['busy']:.0f} % of the CPUs while the "
+              "steps were timed: the hours above are too high; rerun on a quiet machine")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0

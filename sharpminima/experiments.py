@@ -34,6 +34,14 @@ def load_panel_data(panel: dict, data_dir, split_path, device) -> data_mod.Panel
     )
 
 
+def _recipe(panel: dict, cfg: dict, where: str) -> Recipe:
+    """A recipe block of the panel, computed as the workflow's ``compact_training`` says
+    (passed in the panel's settings; a recipe may not set it itself: one switch per run)."""
+    if "compact_training" in cfg:
+        raise ValueError(f"{where}.compact_training: set it once, at the top level of the config")
+    return Recipe.from_dict({**cfg, "compact_training": panel.get("compact_training", "auto")}, where=where)
+
+
 def setup(panel: dict, device_spec: str, threads: int | None):
     """Threads, device and allocator of a job, said in its log."""
     from .landscape import tune_malloc
@@ -78,7 +86,7 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
     and a metrics JSON with provenance."""
     timer = Timer()
     device = setup(panel, device_spec, threads)
-    recipe = Recipe.from_dict(panel["dense"], where=f"panels.{panel_name}.dense")
+    recipe = _recipe(panel, panel["dense"], f"panels.{panel_name}.dense")
     data = load_panel_data(panel, data_dir, split_path, device)
     _log.info(f"data: {data.describe()}")
     seed_everything(seed)
@@ -150,7 +158,7 @@ def gradual_recipe(panel: dict, panel_name: str, method: str) -> tuple[Recipe, d
     recipe) and the rest of its block (the method's settings)."""
     cfg = dict(panel.get(method) or {})
     recipe_cfg = cfg.pop("recipe", None) or panel["dense"]
-    return Recipe.from_dict(recipe_cfg, where=f"panels.{panel_name}.{method}.recipe"), cfg
+    return _recipe(panel, recipe_cfg, f"panels.{panel_name}.{method}.recipe"), cfg
 
 
 def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_path, seed: int,
@@ -280,7 +288,7 @@ def retrain_recipe(panel: dict, panel_name: str) -> Recipe:
     """The retraining budget: the panel's ``retrain`` recipe, else its dense recipe (Liu et
     al.'s Scratch-E, our default)."""
     cfg = panel.get("retrain") or panel["dense"]
-    return Recipe.from_dict(cfg, where=f"panels.{panel_name}.retrain")
+    return _recipe(panel, cfg, f"panels.{panel_name}.retrain")
 
 
 def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
@@ -374,7 +382,7 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
 
     timer = Timer()
     device = setup(panel, device_spec, threads)
-    recipe = Recipe.from_dict(panel["oneshot_finetune"], where=f"panels.{panel_name}.oneshot_finetune")
+    recipe = _recipe(panel, panel["oneshot_finetune"], f"panels.{panel_name}.oneshot_finetune")
     data = load_panel_data(panel, data_dir, split_path, device)
     dense = torch.load(dense_model, map_location="cpu", weights_only=True)
     fp = run_fingerprint(panel, data_dir, split_path,
@@ -725,7 +733,8 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     at = sorted({0, epochs, *[e for e in (1, 3, 10, 30, 100, 300) if e <= epochs]})
     ft = panel["oneshot_finetune"]
     recipe = Recipe(epochs=epochs, batch_size=ft["batch_size"], lr=ft["lr"],
-                    momentum=ft.get("momentum", 0.0), weight_decay=ft.get("weight_decay", 0.0))
+                    momentum=ft.get("momentum", 0.0), weight_decay=ft.get("weight_decay", 0.0),
+                    compact_training=panel.get("compact_training", "auto"))
     mask = Mask({k: v.bool() for k, v in pl.mask.items()})
     rows = []
 

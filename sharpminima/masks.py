@@ -49,22 +49,35 @@ class Mask(dict):
     def to(self, device) -> "Mask":
         return Mask({n: m.to(device) for n, m in self.items()})
 
+    def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """The mask of ``name`` as 0/1 in ``like``'s dtype, device and memory layout, made
+        once (the engine applies it twice per step; converting every time cost ~15 % of a
+        sparse LeNet step). A Mask is not changed in place once used (training.Compaction)."""
+        cache = self.__dict__.setdefault("_factors", {})
+        key = (name, like.dtype, like.device, like.stride())
+        if key not in cache:
+            cache[key] = torch.empty_like(like).copy_(self[name])
+        return cache[key]
+
+    def __getstate__(self):  # pickled (torch.save) without the cached factors
+        return {k: v for k, v in self.__dict__.items() if k != "_factors"}
+
     @torch.no_grad()
     def apply(self, model: nn.Module) -> None:
         """Zero every pruned entry in place."""
         params = dict(model.named_parameters())
-        for name, keep in self.items():
+        for name in self:
             p = params[name]
-            p.mul_(keep.to(device=p.device, dtype=p.dtype))
+            p.mul_(self._factor(name, p))
 
     @torch.no_grad()
     def apply_to_grads(self, model: nn.Module) -> None:
         """Zero the gradients of pruned entries (so momentum buffers stay clean too)."""
         params = dict(model.named_parameters())
-        for name, keep in self.items():
+        for name in self:
             g = params[name].grad
             if g is not None:
-                g.mul_(keep.to(device=g.device, dtype=g.dtype))
+                g.mul_(self._factor(name, g))
 
     def intersect(self, other: "Mask") -> "Mask":
         return Mask({n: self[n] & other[n].to(self[n].device) for n in self})

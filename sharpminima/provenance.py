@@ -150,6 +150,27 @@ def machine(device) -> dict:
     return out
 
 
+def cpu_sample():
+    """(busy jiffies of the whole machine, this process's CPU times): two samples bracket a
+    measurement, :func:`others_fraction` says how busy the rest of the machine was meanwhile."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+    except OSError:
+        return None, os.times()
+    return sum(v) - v[3] - v[4], os.times()
+
+
+def others_fraction(before, after, wall: float) -> float | None:
+    """Fraction of the machine's CPU capacity that other processes used between two
+    :func:`cpu_sample` calls ``wall`` seconds apart (None where /proc/stat is missing)."""
+    if before[0] is None or after[0] is None or wall <= 0:
+        return None
+    total = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK")
+    mine = (after[1].user + after[1].system) - (before[1].user + before[1].system)
+    return max(0.0, total - mine) / (wall * (os.cpu_count() or 1))
+
+
 def device_description(device) -> str:
     m = machine(device)
     if "cuda_device" in m:

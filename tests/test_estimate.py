@@ -73,3 +73,24 @@ def test_presets_are_layered_on_the_default_as_snakemake_layers_them():
     # the smoke panel is the default's (LOBSTER only); the preset adds IMP and GMP to it
     assert load_config()["panels"]["resnet32_cifar10"]["gradual_methods"] == ["lobster"]
     assert cfg["panels"]["resnet32_cifar10"]["gradual_methods"] == ["lobster", "imp", "gmp"]
+
+
+def test_masked_jobs_are_costed_at_their_own_masks():
+    from sharpminima.estimate import SparseTimes
+
+    def st(x):
+        return StepTimes(train=x, lobster=2 * x, forward=0.0)
+
+    s = SparseTimes(dense=st(10.0), lobster_masks=[(92.0, st(4.0)), (98.3, st(2.0))],
+                    magnitude_masks=[(80.0, st(8.0)), (98.0, st(5.0))],
+                    phases=[(0.5, 0.0), (0.25, 92.0), (0.25, 98.3)])
+    # a retraining trains the first LOBSTER mask at or above its target; beyond reach, below
+    assert s.retrain(90.0).train == 4.0 and s.retrain(98.0).train == 2.0 and s.retrain(99.5).train == 2.0
+    assert s.oneshot(98.0).train == 5.0 and s.at_most(50.0).train == 10.0 and s.at_most(95.0).train == 4.0
+    assert s.lobster_step() == pytest.approx(0.5 * 20 + 0.25 * 8 + 0.25 * 4)
+    cfg = load_config([TINY], defaults=None)
+    p = cfg["panels"]["lenet300_mnist"]
+    dense_only = {j["job"]: j["seconds"] for j in panel_jobs("x", p, cfg, st(10.0))}
+    sparse = {j["job"]: j["seconds"] for j in panel_jobs("x", p, cfg, s)}
+    assert sparse["dense"] == dense_only["dense"]
+    assert sparse["retrain:rewind"] < dense_only["retrain:rewind"]
