@@ -62,13 +62,27 @@ SELECTIONS = ("best_val", "best_val_error", "last")
 SELECTION_METRIC = {"best_val": "val_loss", "best_val_error": "val_error"}
 
 
-#: How a masked run computes: ``auto`` through the compacted network where ``compact.py``
-#: supports the model and it computes at most :data:`COMPACT_MAX_RATIO` of the dense
-#: multiply-adds, ``always`` wherever supported, ``never`` the dense network.
+#: How a masked run computes: ``auto`` through the compacted network where :func:`compaction_pays`,
+#: ``always`` wherever ``compact.py`` supports the model, ``never`` the dense network.
 COMPACT_MODES = ("auto", "always", "never")
-#: Below this ratio of multiply-adds the compacted path pays (benchmarks/bench_compact_training.py:
-#: at ratio ~0.9, with no dead unit, gathering the compact weights costs what it saves).
+#: ``auto``'s rule, measured on this 2-core CPU (benchmarks/bench_compact_training.py, one
+#: epoch of 54,000 MNIST images per path): the compacted path costs a fixed ~1.3 ms per step of
+#: gathers, scatters and bookkeeping, so it pays where it saves more multiply-adds than that
+#: buys. LeNet-300 compacted at ratios 0.59 / 0.33 / 0.16 ran 0.8x / 0.95x / 1.16x the dense
+#: path's speed (it saves at most 0.22 M multiply-adds per sample); LeNet-5 at 0.34 / 0.17 ran
+#: 1.8x / 2.8x (1.5-1.9 M saved per sample).
 COMPACT_MAX_RATIO = 0.8
+COMPACT_MIN_SAVED = 200_000  # multiply-adds saved per sample's forward pass
+
+
+def compaction_pays(compacted: int, dense: int, device) -> bool:
+    """``auto``'s decision, from the mask alone (so that a run is deterministic): at most
+    :data:`COMPACT_MAX_RATIO` of the dense multiply-adds and at least
+    :data:`COMPACT_MIN_SAVED` saved per sample, on the CPU (**decision**: on a GPU small
+    LeNet steps are bound by kernel launches, which the gathers add to; not measured there,
+    so ``auto`` keeps the dense path and ``always`` forces the compacted one)."""
+    return (torch.device(device).type == "cpu" and compacted <= COMPACT_MAX_RATIO * dense
+            and dense - compacted >= COMPACT_MIN_SAVED)
 
 
 def check_selection(selection: str) -> str:
@@ -213,11 +227,12 @@ class Compaction:
         ours, full = net.multiply_adds(input_shape)
         ratio = ours / max(full, 1)
         layers = ", ".join(f"{k} {v['alive']}/{v['units']}" for k, v in info["layers"].items())
-        self.info = {"compacted": self.mode == "always" or ratio <= COMPACT_MAX_RATIO,
+        self.info = {"compacted": self.mode == "always" or compaction_pays(ours, full, trainer.device),
                      "multiply_add_ratio": round(ratio, 4), "alive_units": layers}
         if not self.info["compacted"]:
-            _log.info(f"[{self.name}] dense path: the compacted network would compute {ratio:.0%} "
-                      f"of the dense multiply-adds (auto compacts at most {COMPACT_MAX_RATIO:.0%})")
+            _log.info(f"[{self.name}] dense path: the compacted network would compute {ratio:.0%} of the "
+                      f"dense multiply-adds, saving {full - ours:,} per sample, on {trainer.device} "
+                      "(training.compaction_pays)")
             return None
         self.net, self.nhwc = net, trainer.channels_last
         self.params = dict(trainer.model.named_parameters())
