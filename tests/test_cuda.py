@@ -95,3 +95,27 @@ def test_every_job_of_the_tiny_workflow_runs_on_cuda(data_mirror, tmp_path):
     assert {"dense", "rewind", "reinit", "random", "oneshot", "loss", "psp", "hessian", "probe"} <= kinds
     traj = json.loads((tmp_path / "results/lenet5_mnist/lobster/s0/trajectory.json").read_text())
     assert traj["provenance"]["device"].startswith("cuda")
+
+
+@pytest.mark.parametrize("model_name", ["lenet300", "lenet5"])
+def test_compacted_training_on_the_gpu_equals_the_dense_path(model_name):
+    """compact_training: always on CUDA (auto keeps the dense path there): one epoch equals
+    the dense masked computation, pruned weights stay 0.0."""
+    import dataclasses
+
+    from test_compact_training import sparse_mask
+
+    recipe = Recipe(epochs=1, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    out = {}
+    for mode in ("never", "always"):
+        seed_everything(0)
+        model = build_model(model_name, num_classes=10)
+        mask = sparse_mask(model)
+        out[mode] = train(model, _data(device=CUDA), dataclasses.replace(recipe, compact_training=mode),
+                          seed=0, device=CUDA, mask=mask)
+    assert out["always"].compaction.net is not None and out["never"].compaction.net is None
+    pd_, pc = dict(out["never"].model.named_parameters()), dict(out["always"].model.named_parameters())
+    for n in pd_:
+        torch.testing.assert_close(pc[n], pd_[n], rtol=1e-4, atol=1e-5, msg=n)
+    for n, keep in out["always"].mask.items():
+        assert (pc[n][~keep.to(pc[n].device)] == 0).all(), n
