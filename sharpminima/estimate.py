@@ -242,7 +242,7 @@ def reference_masks(results: Path | None, panel_name: str):
 def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeats: int,
                  results: Path | None) -> SparseTimes:
     """:class:`SparseTimes` of a panel (timed here)."""
-    from .compact import compact_model
+    from .compact import trace_sequential
     from .pruning import magnitude_mask
 
     spec = DATASETS[panel["dataset"]]
@@ -251,8 +251,7 @@ def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeat
               compact=cfg.get("compact_training", "auto"))
     dense = time_steps(**kw)
     model = build_model(panel["model"], num_classes=spec.num_classes)
-    net, _ = compact_model(model, {})
-    if net is None or kw["compact"] == "never":  # every masked job computes dense
+    if trace_sequential(model)[0] is None or kw["compact"] == "never":  # every masked job computes dense
         return SparseTimes(dense, [], [], [])
     phases, ref = reference_masks(results, name)
     lob = [(p, time_steps(**kw, mask=m, state=st)) for p, st, m in ref]
@@ -292,10 +291,11 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
     targets = panel["targets"]
     jobs = []
 
-    def cost(kind, epochs, runs=1, times=st.dense, step=None, extra_fwd=0) -> dict:
+    def cost(kind, epochs, runs=1, times=st.dense, step=None, extra_fwd=0, final=True) -> dict:
+        """``final``: the run ends with its evaluation (train, validation and test passes)."""
         samples = epochs * n_train * runs
         step = times.train if step is None else step
-        fwd = (epochs * n_val + n_train + n_val + n_test) * runs + extra_fwd
+        fwd = (epochs * n_val + (n_train + n_val + n_test if final else 0)) * runs + extra_fwd
         return {"panel": name, "job": kind, "samples": samples, "seconds": samples * step + fwd * times.forward}
 
     def job(*args, **kw) -> None:
@@ -331,7 +331,9 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
                 final = float(block.get("final_sparsity") or top)
                 parts = [(s0, st.dense), (s1 - s0, st.at_most(final * (1 - 0.5 ** 3))),
                          (e - s1, st.at_most(final))]
-                summed([cost(f"gradual:{g}", n_e, times=tt) for n_e, tt in parts],
+                # one run: its final evaluation once, not once per stretch of the schedule
+                summed([cost(f"gradual:{g}", n_e, times=tt, final=i == len(parts) - 1)
+                        for i, (n_e, tt) in enumerate(parts)],
                        len(targets) * n_test * st.dense.forward)
         retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
@@ -367,6 +369,7 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
             continue
         st, panel = _sparse(times[name]), cfg["panels"][name]
         t = st.dense
+        g_target = ls.get("target") or max(float(x) for x in panel["targets"])  # G's sparsity
         n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
         masks_of = cfg.get("retrain_masks_of", ["lobster"])
         rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
@@ -390,14 +393,13 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
             n_masks = len(g_seeds) - (1 if m in masks_of else 0)
             for _ in range(n_t * n_masks):
                 s = retrain_epochs * n_train * len(rseeds)
-                tr = st.retrain(ls.get("target") or max(float(x) for x in panel["targets"]))
+                tr = st.retrain(g_target)
                 rows.append({"panel": name, "job": "retrain:rewind", "landscape": key,
                              "samples": s, "seconds": s * tr.train})
         if name == first:
             rows.append({"panel": name, "job": "landscape_probe", "landscape": f"{name}/{methods[0]}",
                          "samples": probe * n_train,
-                         "seconds": probe * n_train * st.retrain(ls.get("target") or max(
-                             float(x) for x in panel["targets"])).train + 6 * 2 * hvp * t.forward})
+                         "seconds": probe * n_train * st.retrain(g_target).train + 6 * 2 * hvp * t.forward})
     return rows
 
 

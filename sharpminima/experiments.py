@@ -732,9 +732,9 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     epochs = int(settings["probe_epochs"])
     at = sorted({0, epochs, *[e for e in (1, 3, 10, 30, 100, 300) if e <= epochs]})
     ft = panel["oneshot_finetune"]
-    recipe = Recipe(epochs=epochs, batch_size=ft["batch_size"], lr=ft["lr"],
-                    momentum=ft.get("momentum", 0.0), weight_decay=ft.get("weight_decay", 0.0),
-                    compact_training=panel.get("compact_training", "auto"))
+    recipe = _recipe(panel, {"epochs": epochs, "batch_size": ft["batch_size"], "lr": ft["lr"],
+                             "momentum": ft.get("momentum", 0.0), "weight_decay": ft.get("weight_decay", 0.0)},
+                     "landscape.probe_epochs with panels.<panel>.oneshot_finetune")
     mask = Mask({k: v.bool() for k, v in pl.mask.items()})
     rows = []
 
