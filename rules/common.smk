@@ -281,7 +281,8 @@ def settings_for(step):
     def settings(wildcards):
         p = PANELS[wildcards.panel]
         out = {k: p[k] for k in DATA_KEYS}
-        if step != "dense":  # a masked training computes through its compacted network or not
+        # a masked training computes through its compacted network or not
+        if step != "dense":
             out["compact_training"] = config["compact_training"]
         if step == "retrain":  # Scratch-E: the dense recipe unless one is given
             out["retrain"] = p.get("retrain") or p["dense"]
