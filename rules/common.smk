@@ -72,11 +72,6 @@ def gradual_of(panel):
     return panel.get("gradual_methods") or config["gradual_methods"]
 
 
-def masks_of(panel):
-    """The gradual methods of a panel whose masks Fig. 1's retrainings retrain."""
-    return [m for m in config["retrain_masks_of"] if m in gradual_of(panel)]
-
-
 def check_config_rules(config):
     """The rules the schema cannot say, checked before any job."""
     problems = []
@@ -118,6 +113,13 @@ def check_config_rules(config):
                 f"panels.{name}.targets: found {p['targets']}; expected distinct "
                 "sparsities (each is one point of Fig. 1)"
             )
+        for m, ts in (p.get("retrain_masks_of") or {}).items():
+            if m not in gradual_of(p) or not set(map(float, ts)) <= set(targets):
+                problems.append(
+                    f"panels.{name}.retrain_masks_of.{m}: found {ts}; expected a gradual "
+                    f"method the panel runs ({gradual_of(p)}) and some of its targets "
+                    f"{p['targets']}"
+                )
     for figure, names in owners.items():
         if len(names) > 1:
             problems.append(
@@ -332,19 +334,24 @@ def gradual_trajectories(panel, pruner=None):
 
 
 def method_metrics(panel):
-    """Metrics files of every retraining (of the masks of each method of ``masks_of``, its
-    first seed's: the retrainings' own seeds are ``retrain_seeds``, as the paper retrains one
-    LOBSTER run's masks) and one-shot run (every dense seed) of a panel's Fig. 1."""
+    """Metrics files of every retraining (of the masks of each gradual method at its targets,
+    ``settings.retrain_targets``; its first seed's: the retrainings' own seeds are
+    ``retrain_seeds``, as the paper retrains one LOBSTER run's masks) and one-shot run (every
+    dense seed) of a panel's Fig. 1."""
     targets = [target_str(t) for t in PANELS[panel]["targets"]]
     oneshot = ["oneshot"] if "oneshot" in config["methods"] else []
-    retrained = expand(
-        "results/{panel}/{pruner}/{method}/s{seed}/t{target}/metrics.json",
-        panel=panel,
-        pruner=masks_of(PANELS[panel]),
-        method=RETRAIN_METHODS,
-        seed=_settings.retrained_seed(config, panel),
-        target=targets,
-    )
+    retrained = [
+        path
+        for pruner, ts in _settings.retrain_targets(config, panel).items()
+        for path in expand(
+            "results/{panel}/{pruner}/{method}/s{seed}/t{target}/metrics.json",
+            panel=panel,
+            pruner=pruner,
+            method=RETRAIN_METHODS,
+            seed=_settings.retrained_seed(config, panel),
+            target=[target_str(t) for t in ts],
+        )
+    ]
     return retrained + expand(
         "results/{panel}/{method}/s{seed}/t{target}/metrics.json",
         panel=panel,

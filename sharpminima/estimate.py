@@ -57,7 +57,7 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .settings import gradual_seeds, retrained_seed, seeds_of
+from .settings import gradual_seeds, retrain_targets, retrained_seed, seeds_of
 from .imp import rounds_to_reach
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device
@@ -306,7 +306,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
                      "seconds": sum(j["seconds"] for j in parts) + extra_seconds})
 
     gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
-    masks_of = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
+    retrained = retrain_targets(cfg, panel)
     top = max(float(x) for x in targets)
     for seed in seeds:
         job("dense", panel["dense"]["epochs"])
@@ -341,7 +341,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
                 if m == "oneshot":  # one per dense seed
                     job("oneshot", panel["oneshot_finetune"]["epochs"], times=st.oneshot(tg))
                 elif seed == retrained_seed(cfg, panel):  # the first seed's masks only
-                    for _g in masks_of:
+                    for _g in [g for g, ts in retrained.items() if float(tg) in ts]:
                         job(f"retrain:{m}", retrain_epochs, runs=len(rseeds), times=st.retrain(tg))
     return jobs
 
@@ -371,7 +371,7 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
         t = st.dense
         g_target = ls.get("target") or max(float(x) for x in panel["targets"])  # G's sparsity
         n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
-        masks_of = cfg.get("retrain_masks_of", ["lobster"])
+        masks_of = retrain_targets(cfg, name)
         rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
         retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
@@ -390,7 +390,7 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
                          "seconds": n_sol * (3 * samples + 2 * 2 * h.get("batches", 1) * hvp) * t.forward})
             # 1-S: the rewind retrainings of each G seed's mask that Fig. 1 does not retrain
             n_t = len(panel["targets"]) if name != first or ls.get("target") is None else 1
-            n_masks = len(g_seeds) - (1 if m in masks_of else 0)
+            n_masks = len(g_seeds) - (1 if float(g_target) in masks_of.get(m, []) else 0)
             for _ in range(n_t * n_masks):
                 s = retrain_epochs * n_train * len(rseeds)
                 tr = st.retrain(g_target)
@@ -415,11 +415,11 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
         panel = cfg["panels"][name]
         seeds = len(seeds_of(cfg, name))
         gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
-        masks = [g for g in cfg.get("retrain_masks_of", ["lobster"]) if g in gradual]
+        masked = sum(len(ts) for ts in retrain_targets(cfg, name).values())  # (method, target) pairs
         methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
         rseeds = len(panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102]))
-        retrain = sum(m != "oneshot" for m in methods) * len(masks) * rseeds
-        return seeds * (1 + len(panel["targets"]) * (len(gradual) + retrain + ("oneshot" in methods)))
+        retrain = sum(m != "oneshot" for m in methods) * masked * rseeds
+        return seeds * (1 + len(panel["targets"]) * (len(gradual) + ("oneshot" in methods)) + retrain)
 
     for name in f.get("panels", []):
         n = solutions(name)

@@ -67,17 +67,6 @@ def run_fingerprint(panel: dict, data_dir, split_path, settings: dict, **files) 
     return fingerprint({"panel": panel, **settings}, inputs)
 
 
-def final_metrics(model, data, recipe: Recipe) -> dict:
-    """Test, validation and training-set loss/error of the final weights (one eval pass each)."""
-    out = {}
-    for split in ("train", "val", "test"):
-        x, y = getattr(data, split)
-        if len(x):
-            r = evaluate(model, x, y, recipe.eval_batch_size)
-            out[f"{split}_loss"], out[f"{split}_error"] = r["loss"], r["error"]
-    return out
-
-
 def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
               device_spec: str = "auto", threads: int | None = None,
               model_out, init_out, metrics_out, checkpoint, selection: str = "best_val") -> dict:
@@ -103,10 +92,9 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
         "model": panel["model"],
         "dataset": panel["dataset"],
         "seed": seed,
-        **final_metrics(trainer.model, data, recipe),
+        **final_metrics(trainer, data, recipe),
         **sparsity_report(trainer.model),
         "epochs": trainer.epoch,
-        **_selected(trainer, data, recipe),
         "history": trainer.history,
         "data": data.describe(),
         "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
@@ -125,32 +113,44 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
 # ---------------------------------------------------------------------------------------
 
 
-def _selected(trainer, data, recipe) -> dict:
-    """Which weights the run reports (the selection rule and the epoch it chose), and what
+def final_metrics(trainer, data, recipe) -> dict:
+    """The final numbers of a trained run: loss and error on the train, validation and test
+    splits of the weights its selection rule reports, which rule and epoch that is, and what
     every rule of ``training.SELECTIONS`` would have reported: the epoch it picks and the
-    validation and test loss and error of those weights (``selections``), so that a claim
-    can be judged under each rule at no extra training."""
+    validation and test loss and error of those weights (``selections``), so that a claim can
+    be judged under each rule at no extra training. Computing less, exactly: each distinct
+    epoch is evaluated once (the rules often pick the same one), and through the compacted
+    network where the run trained through it (as its epochs' validation was)."""
     model = trainer.model
     reported = {k: t.detach().clone() for k, t in model.state_dict().items()}
-    outcomes = {}
-    for rule, (epoch, state) in trainer.selection_candidates().items():
-        model.load_state_dict(state)
-        r = {"epoch": epoch}
-        for split in ("val", "test"):
+    compacted = trainer.compaction.net_for(trainer, data.train[0].shape[1:]) is not None
+
+    def on(splits) -> dict:
+        fwd = trainer.compaction.evaluator() if compacted else None  # at the loaded weights
+        out = {}
+        for split in splits:
             x, y = getattr(data, split)
             if len(x):
-                e = evaluate(model, x, y, recipe.eval_batch_size)
-                r[f"{split}_loss"], r[f"{split}_error"] = e["loss"], e["error"]
-        outcomes[rule] = r
+                e = evaluate(model, x, y, recipe.eval_batch_size, forward=fwd)
+                out[f"{split}_loss"], out[f"{split}_error"] = e["loss"], e["error"]
+        return out
+
+    by_epoch, outcomes = {}, {}
+    for rule, (epoch, state) in trainer.selection_candidates().items():
+        if epoch not in by_epoch:  # one epoch, one set of weights
+            model.load_state_dict(state)
+            by_epoch[epoch] = on(("val", "test"))
+        outcomes[rule] = {"epoch": epoch, **by_epoch[epoch]}
     model.load_state_dict(reported)
-    return {"selection": trainer.selection, "selected_epoch": trainer.selected_epoch,
-            "selections": outcomes}
+    held_out = by_epoch.get(trainer.selected_epoch) or on(("val", "test"))
+    return {**on(("train",)), **held_out, "selection": trainer.selection,
+            "selected_epoch": trainer.selected_epoch, "selections": outcomes}
 
 
 def _summary(trainer, data, recipe) -> dict:
     """Final numbers of a trained (possibly masked) model: the weights its selection chose."""
-    return {**final_metrics(trainer.model, data, recipe), **sparsity_report(trainer.model),
-            "epochs": trainer.epoch, **_selected(trainer, data, recipe)}
+    return {**final_metrics(trainer, data, recipe), **sparsity_report(trainer.model),
+            "epochs": trainer.epoch}
 
 
 def gradual_recipe(panel: dict, panel_name: str, method: str) -> tuple[Recipe, dict]:
@@ -542,7 +542,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
     space, reading = h.get("space", "mask"), settings.get("psp_norm", "mean_square")
     kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"],
               batch_size=settings["batch_size"], joint_max_pairs=settings["joint_max_pairs"],
-              noise_seed=settings["noise_seed"], spaces=HESSIAN_SPACES)
+              noise_seed=settings["noise_seed"], spaces=HESSIAN_SPACES, smallest=space)
     rows = []
 
     def measure(state, mask, **info):
@@ -743,7 +743,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
             model, mask, x, y, data.num_classes, [(xh, yh)], k=h["k"], solver=h["solver"], seed=h["seed"],
             tol=h["tol"], compact=settings["compact"], batch_size=settings["batch_size"],
             joint_max_pairs=settings["joint_max_pairs"], noise_seed=settings["noise_seed"],
-            spaces=HESSIAN_SPACES if epoch in (0, epochs) else (), smallest=False)}
+            spaces=HESSIAN_SPACES if epoch in (0, epochs) else (), smallest=None)}
         row["entropy2"] = row[f"entropy2_{settings['entropy2']}"]
         rows.append(row)
         model.train()

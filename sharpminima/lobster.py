@@ -175,7 +175,9 @@ def magnitude_threshold_bisection(
 ) -> tuple[float, Mask, float]:
     """Find the largest magnitude threshold ``T`` (to ``max|w| / 2**steps``) such that pruning
     every unpruned prunable parameter with ``|w| < T`` (globally) keeps
-    ``evaluate_fn(model) <= base_loss * (1 + twt)``; prune them.
+    ``evaluate_fn(model, trial_mask) <= base_loss * (1 + twt)``; prune them. The model holds
+    the trial's pruned weights when ``evaluate_fn`` is called; ``trial_mask`` (``{name: bool
+    tensor}``) lets it compute through the trial's compacted network.
 
     Bracket ``[0, max|w|]`` over the unpruned prunable parameters; ``T = max|w|`` is tried
     first (accepted if feasible), then ``steps`` halvings keep the lower end feasible and the
@@ -200,8 +202,9 @@ def magnitude_threshold_bisection(
             params[n].copy_(orig[n] * m[n].to(orig[n].dtype))
 
     def trial(T: float) -> float:
-        set_weights(masks_for(T))
-        return float(evaluate_fn(model))
+        m = masks_for(T)
+        set_weights(m)
+        return float(evaluate_fn(model, m))
 
     kept_max = [mags[n][keep[n]].max() for n in names if keep[n].any()]
     hi = float(torch.stack(kept_max).max()) if kept_max else 0.0
@@ -221,7 +224,7 @@ def magnitude_threshold_bisection(
     new = masks_for(lo) if lo > 0.0 else {n: keep[n].clone() for n in names}
     set_weights(new)
     if loss_lo is None:
-        loss_lo = float(evaluate_fn(model))
+        loss_lo = float(evaluate_fn(model, new))
     return lo, Mask(new), loss_lo
 
 
@@ -380,13 +383,18 @@ class Lobster(Callback):
         s = self.settings
         model, data = trainer.model, trainer.data
         bs = trainer.recipe.eval_batch_size
-        base = evaluate(model, *data.val, bs)["loss"]  # the restored best weights
         old = self._mask_now(trainer)
         kept_before = old.kept
+        shape = data.val[0].shape[1:]
+
+        def trial_loss(m: nn.Module, trial) -> float:  # compacted where the run computes so
+            fwd = trainer.compaction.evaluator_for(trainer, trial, shape)
+            return evaluate(m, *data.val, bs, forward=fwd)["loss"]
+
+        base = trial_loss(model, old)  # the restored best weights
+
         T, new_mask, loss = magnitude_threshold_bisection(
-            model, old, lambda m: evaluate(m, *data.val, bs)["loss"], base, s.twt,
-            s.bisection_steps,
-        )
+            model, old, trial_loss, base, s.twt, s.bisection_steps)
         trainer.mask = new_mask.to(trainer.device)
         trainer.mask.apply(model)
         if s.reset_momentum:

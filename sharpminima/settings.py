@@ -45,3 +45,18 @@ def retrained_seed(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> in
     """The gradual seed whose snapshots Fig. 1's retrainings retrain (the first: the
     retrainings' own replicates are ``retrain_seeds``, as the paper retrains one run's masks)."""
     return seeds_of(cfg, panel)[0]
+
+
+def retrain_targets(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> dict[str, list[float]]:
+    """Whose masks Fig. 1's retrainings retrain on a panel, and at which of its targets:
+    ``{gradual method: [target, ...]}``. The panel's own ``retrain_masks_of`` mapping if it
+    has one, else the top-level list at every target; methods the panel does not run are left
+    out."""
+    p = cfg["panels"][panel] if isinstance(panel, str) else panel
+    gradual = p.get("gradual_methods") or cfg.get("gradual_methods") or ["lobster"]
+    own = p.get("retrain_masks_of")
+    if own:
+        pairs = {m: [float(t) for t in ts] for m, ts in own.items()}
+    else:
+        pairs = {m: [float(t) for t in p["targets"]] for m in cfg.get("retrain_masks_of") or ["lobster"]}
+    return {m: ts for m, ts in pairs.items() if m in gradual and ts}

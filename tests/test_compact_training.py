@@ -218,3 +218,36 @@ def test_lobster_phases_compacted_give_the_same_snapshots():
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-5)
         for n, t in a["state_dict"].items():
             torch.testing.assert_close(b["state_dict"][n], t, rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_lobster_threshold_trials_compacted_find_the_same_threshold():
+    """LOBSTER's bisection evaluates each trial mask through its own compacted network (the
+    first trial prunes every weight: constant units all the way); the threshold, the mask and
+    the loss are those of the dense evaluation."""
+    import copy
+
+    from sharpminima.lobster import magnitude_threshold_bisection
+    from sharpminima.training import Compaction, evaluate
+
+    torch.manual_seed(0)
+    d = mnist_like()
+    mask = sparse_mask(build_model("lenet5", num_classes=10))
+    model = train(build_model("lenet5", num_classes=10), d, dataclasses.replace(RECIPE, epochs=8, lr=0.1),
+                  seed=0, mask=mask).model  # trained: pruning everything is infeasible
+    out = {}
+    for mode in ("never", "always"):
+        m = copy.deepcopy(model)
+        trainer = SimpleNamespace(model=m, device=torch.device("cpu"))
+        comp, used = Compaction(mode, "test"), []
+
+        def loss(net, trial):
+            fwd = comp.evaluator_for(trainer, trial, d.val[0].shape[1:])
+            used.append(fwd is not None)
+            return evaluate(net, *d.val, forward=fwd)["loss"]
+
+        out[mode] = (*magnitude_threshold_bisection(m, mask, loss, loss(m, mask), 0.05, 16), used)
+    (T0, m0, l0, used0), (T1, m1, l1, used1) = out["never"], out["always"]
+    assert not any(used0) and all(used1) and len(used1) > 10
+    assert T1 == T0 and 0 < T0 and m1.kept == m0.kept < mask.kept
+    assert all(torch.equal(m1[n], m0[n]) for n in m0)
+    assert l1 == pytest.approx(l0, rel=1e-5)

@@ -112,7 +112,7 @@ def test_bisection_synthetic_exact_answer():
     with torch.no_grad():
         model[0].weight.copy_(torch.tensor([[1., -2, 3, -4, 5], [-6, 7, -8, 9, -10]]))
 
-    def loss_fn(m):
+    def loss_fn(m, trial=None):
         return 1.0 + float((m[0].weight == 0).sum()) / 10
 
     steps = 20
@@ -138,7 +138,7 @@ def test_bisection_respects_twt_and_is_maximal():
     from sharpminima.training import train
 
     train(model, d, Recipe(epochs=2, batch_size=64, lr=0.05, momentum=0.9), seed=0)
-    ev = lambda m: evaluate(m, *d.val)["loss"]
+    ev = lambda m, trial=None: evaluate(m, *d.val)["loss"]  # noqa: E731
     base, twt, steps = ev(model), 0.05, 16
     orig = {n: p.detach().clone() for n, p in prunable_parameters(model).items()}
     mask0 = Mask({n: w.abs() > 0.02 for n, w in orig.items()})  # some already pruned
