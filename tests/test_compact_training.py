@@ -240,7 +240,7 @@ def test_lobster_threshold_trials_compacted_find_the_same_threshold():
         trainer = SimpleNamespace(model=m, device=torch.device("cpu"))
         comp, used = Compaction(mode, "test"), []
 
-        def loss(net, trial):
+        def loss(net, trial, comp=comp, trainer=trainer, used=used):
             fwd = comp.evaluator_for(trainer, trial, d.val[0].shape[1:])
             used.append(fwd is not None)
             return evaluate(net, *d.val, forward=fwd)["loss"]
