@@ -41,6 +41,7 @@ def test_missed_lobster_target_is_said_once_with_the_highest_sparsity():
     assert all(len(line) <= 90 for line in fig.axes[0].get_title().splitlines())
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["40", "60.2", "80"]
+    assert fig.axes[0].get_yscale() == "log"  # the paper's error axis
 
 
 def test_a_method_without_a_style_is_still_drawn():
