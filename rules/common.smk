@@ -287,7 +287,7 @@ def settings_for(step):
         if step != "dense":
             out["compact_training"] = config["compact_training"]
         if step == "retrain":  # Scratch-E: the dense recipe unless one is given
-            out["retrain"] = p.get("retrain") or p["dense"]
+            out["retrain"] = _settings.retrain_recipe(p, wildcards.method)
         elif step == "gradual":
             block = dict(p.get(wildcards.pruner) or {})
             block["recipe"] = block.get("recipe") or p["dense"]

@@ -57,7 +57,7 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .settings import gradual_seeds, retrain_targets, retrained_seed, seeds_of
+from .settings import gradual_seeds, retrain_recipe, retrain_targets, retrained_seed, seeds_of
 from .imp import rounds_to_reach
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device
@@ -335,8 +335,8 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
                 summed([cost(f"gradual:{g}", n_e, times=tt, final=i == len(parts) - 1)
                         for i, (n_e, tt) in enumerate(parts)],
                        len(targets) * n_test * st.dense.forward)
-        retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
         for m in methods:
+            retrain_epochs = retrain_recipe(panel, m)["epochs"] if m != "oneshot" else 0
             for tg in targets:
                 if m == "oneshot":  # one per dense seed
                     job("oneshot", panel["oneshot_finetune"]["epochs"], times=st.oneshot(tg))
@@ -373,7 +373,7 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
         n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
         masks_of = retrain_targets(cfg, name)
         rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
-        retrain_epochs = (panel.get("retrain") or panel["dense"])["epochs"]
+        retrain_epochs = retrain_recipe(panel, "rewind")["epochs"]  # 1-S: rewinds
         for m in methods:
             key = f"{name}/{m}"
             rows += [

@@ -284,11 +284,12 @@ def _own_state_dir(state_dir: Path, fp: dict) -> None:
     atomic_write_json(stamp, fp)
 
 
-def retrain_recipe(panel: dict, panel_name: str) -> Recipe:
-    """The retraining budget: the panel's ``retrain`` recipe, else its dense recipe (Liu et
-    al.'s Scratch-E, our default)."""
-    cfg = panel.get("retrain") or panel["dense"]
-    return _recipe(panel, cfg, f"panels.{panel_name}.retrain")
+def retrain_recipe(panel: dict, panel_name: str, kind: str) -> Recipe:
+    """The retraining budget of ``kind``: ``settings.retrain_recipe`` (its own recipe, else
+    the panel's ``retrain`` one, else the dense recipe: Liu et al.'s Scratch-E, our default)."""
+    from .settings import retrain_recipe as recipe_of
+
+    return _recipe(panel, recipe_of(panel, kind), f"panels.{panel_name}.retrain")
 
 
 def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
@@ -306,7 +307,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
     device = setup(panel, device_spec, threads)
     traj = json.loads(Path(trajectory).read_text())
     snap = next(s for s in traj["snapshots"] if abs(s["target"] - float(target)) < 1e-9)
-    recipe = retrain_recipe(panel, panel_name)
+    recipe = retrain_recipe(panel, panel_name, kind)
     base = {"panel": panel_name, "method": kind, "masks_of": traj["method"], "model": panel["model"],
             "dataset": panel["dataset"], "gradual_seed": traj["seed"], "target": float(target),
             "reached": bool(snap["reached"]), "snapshot": snap, "selection": selection}

@@ -60,3 +60,13 @@ def retrain_targets(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> d
     else:
         pairs = {m: [float(t) for t in p["targets"]] for m in cfg.get("retrain_masks_of") or ["lobster"]}
     return {m: ts for m, ts in pairs.items() if m in gradual and ts}
+
+
+def retrain_recipe(panel: Mapping[str, Any], method: str) -> dict:
+    """The recipe a retraining method (rewind, reinit, random) trains with on a panel: its own
+    entry of the panel's ``retrain`` mapping, else the panel's ``retrain`` recipe, else the
+    dense recipe (Liu et al.'s Scratch-E budget)."""
+    r = panel.get("retrain")
+    if r and "epochs" not in r:  # one recipe per method
+        r = r.get(method)
+    return dict(r or panel["dense"])

@@ -91,6 +91,10 @@ def check_selection(selection: str) -> str:
     return selection
 
 
+#: the optimizers a recipe may name
+OPTIMIZERS = ("sgd", "adam")
+
+
 @dataclass
 class Recipe:
     """Optimisation settings of one training run (a panel's recipe in config.yaml)."""
@@ -105,11 +109,25 @@ class Recipe:
     nesterov: bool = False
     eval_batch_size: int = 1000
     compact_training: str = "auto"
+    # sgd, or adam (Frankle & Carbin's LeNet recipes; torch's Adam, betas 0.9 / 0.999, with
+    # weight_decay as its L2 term)
+    optimizer: str = "sgd"
 
     def __post_init__(self):
         if self.compact_training not in COMPACT_MODES:
             raise ValueError(f"compact_training: expected one of {list(COMPACT_MODES)}, "
                              f"got {self.compact_training!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.optimizer == "adam" and (self.momentum or self.nesterov):
+            raise ValueError(f"optimizer: adam takes no momentum or nesterov (its betas are its "
+                             f"momentum); got momentum={self.momentum}, nesterov={self.nesterov}")
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum,
+                               weight_decay=self.weight_decay, nesterov=self.nesterov)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "recipe") -> "Recipe":
@@ -290,10 +308,7 @@ class Trainer:
         self.mask: Mask | None = mask.to(device) if mask is not None else None
         self.callbacks = list(callbacks)
         self.augment = augment
-        self.optimizer = torch.optim.SGD(
-            model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-            weight_decay=recipe.weight_decay, nesterov=recipe.nesterov,
-        )
+        self.optimizer = recipe.make_optimizer(model.parameters())
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
         )

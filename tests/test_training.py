@@ -168,6 +168,42 @@ def test_recipe_rejects_unknown_keys():
         Recipe.from_dict({"epochs": 1, "batch_size": 2, "lr": 0.1, "lrr": 3}, where="panels.x.dense")
 
 
+def test_adam_recipe_trains_with_adam_keeps_the_mask_and_resumes(tmp_path):
+    """Frankle & Carbin's LeNet recipe is Adam: the optimizer is torch's Adam, a masked run
+    keeps its pruned weights at 0, and an interrupted run resumes to the same numbers."""
+    import dataclasses
+
+    adam = Recipe(epochs=2, batch_size=64, lr=1.2e-3, optimizer="adam")
+    torch.manual_seed(0)
+    mask = Mask({n: torch.rand(p.shape) > 0.5 for n, p in build_model("lenet300").named_parameters()})
+    t = run(recipe=adam, mask=mask)
+    assert isinstance(t.optimizer, torch.optim.Adam)
+    assert t.history[-1]["train_loss"] < t.history[0]["train_loss"] < 2.3  # learns (chance: ln 10)
+    for n, p in t.model.named_parameters():
+        assert torch.all(p.detach()[~mask[n]] == 0.0), n
+    ckpt = tmp_path / "a.ckpt"
+    run(recipe=dataclasses.replace(adam, epochs=1), checkpoint=ckpt, mask=mask)
+    resumed = run(recipe=adam, checkpoint=ckpt, mask=mask)
+    for a, b in zip(t.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert isinstance(run(recipe=dataclasses.replace(adam, optimizer="sgd", epochs=1)).optimizer, torch.optim.SGD)
+    with pytest.raises(ValueError, match="adam takes no momentum"):
+        Recipe(epochs=1, batch_size=2, lr=0.1, momentum=0.9, optimizer="adam")
+    with pytest.raises(ValueError, match="optimizer: expected one of"):
+        Recipe(epochs=1, batch_size=2, lr=0.1, optimizer="rmsprop")
+
+
+def test_each_retraining_method_takes_its_own_recipe_else_the_panels():
+    from sharpminima.settings import retrain_recipe
+
+    dense, fc = {"epochs": 60, "batch_size": 100, "lr": 0.1}, {"epochs": 56, "batch_size": 60, "lr": 1.2e-3}
+    assert retrain_recipe({"dense": dense}, "rewind") == dense  # Scratch-E
+    assert retrain_recipe({"dense": dense, "retrain": fc}, "reinit") == fc
+    per = {"dense": dense, "retrain": {"rewind": {**fc, "optimizer": "adam"}}}
+    assert retrain_recipe(per, "rewind")["optimizer"] == "adam"
+    assert retrain_recipe(per, "reinit") == dense and retrain_recipe(per, "random") == dense
+
+
 # -- the selection rule ------------------------------------------------------------------
 
 class Recorder(Callback):

@@ -561,7 +561,7 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
     snap = next(s for s in traj["snapshots"] if s["target"] == 10.0)
     fp = run_fingerprint(panel, args["data_dir"], args["split_path"],
                          {"kind": "rewind", "target": 10.0, "selection": "best_val",
-                          "recipe": retrain_recipe(panel, "lenet300_mnist").to_dict(), "event": snap["event"]},
+                          "recipe": retrain_recipe(panel, "lenet300_mnist", "rewind").to_dict(), "event": snap["event"]},
                          snapshots=args["snapshots"], init=args["init"])
     (state / "fingerprint.json").write_text(json.dumps(fp))
     fake = {"run": {"seed": 101, "test_error": 99.0}, "state_dict": {}, "mask": {},
