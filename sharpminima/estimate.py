@@ -388,14 +388,14 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
             n_sol = len(g_seeds) * (1 + len(rseeds))  # every seed of G and of 1-S, both spaces
             rows.append({"panel": name, "job": "landscape_points", "landscape": key, "samples": 0,
                          "seconds": n_sol * (3 * samples + 2 * 2 * h.get("batches", 1) * hvp) * t.forward})
-            # 1-S: the rewind retrainings of each G seed's mask that Fig. 1 does not retrain
-            n_t = len(panel["targets"]) if name != first or ls.get("target") is None else 1
-            n_masks = len(g_seeds) - (1 if float(g_target) in masks_of.get(m, []) else 0)
-            for _ in range(n_t * n_masks):
+            # 1-S: the rewind retrainings of each G seed's mask that Fig. 1 does not retrain,
+            # at the landscape's target, or at every target where G's is the highest reached
+            fixed = name == first and ls.get("target") is not None
+            for tg in [float(ls["target"])] if fixed else [float(x) for x in panel["targets"]]:
+                n_masks = len(g_seeds) - (1 if tg in masks_of.get(m, []) else 0)
                 s = retrain_epochs * n_train * len(rseeds)
-                tr = st.retrain(g_target)
-                rows.append({"panel": name, "job": "retrain:rewind", "landscape": key,
-                             "samples": s, "seconds": s * tr.train})
+                rows += [{"panel": name, "job": "retrain:rewind", "landscape": key, "samples": s,
+                          "seconds": s * st.retrain(tg).train} for _ in range(n_masks)]
         if name == first:
             rows.append({"panel": name, "job": "landscape_probe", "landscape": f"{name}/{methods[0]}",
                          "samples": probe * n_train,

@@ -63,10 +63,8 @@ def retrain_targets(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> d
 
 
 def retrain_recipe(panel: Mapping[str, Any], method: str) -> dict:
-    """The recipe a retraining method (rewind, reinit, random) trains with on a panel: its own
-    entry of the panel's ``retrain`` mapping, else the panel's ``retrain`` recipe, else the
-    dense recipe (Liu et al.'s Scratch-E budget)."""
-    r = panel.get("retrain")
-    if r and "epochs" not in r:  # one recipe per method
-        r = r.get(method)
-    return dict(r or panel["dense"])
+    """The recipe a retraining method (rewind, reinit, random) trains with on a panel: the
+    ``recipe`` of its own block (``panels.<p>.<method>``), else the panel's ``retrain``
+    recipe, else the dense recipe (Liu et al.'s Scratch-E budget)."""
+    own = (panel.get(method) or {}).get("recipe")
+    return dict(own or panel.get("retrain") or panel["dense"])

@@ -199,7 +199,7 @@ def test_each_retraining_method_takes_its_own_recipe_else_the_panels():
     dense, fc = {"epochs": 60, "batch_size": 100, "lr": 0.1}, {"epochs": 56, "batch_size": 60, "lr": 1.2e-3}
     assert retrain_recipe({"dense": dense}, "rewind") == dense  # Scratch-E
     assert retrain_recipe({"dense": dense, "retrain": fc}, "reinit") == fc
-    per = {"dense": dense, "retrain": {"rewind": {**fc, "optimizer": "adam"}}}
+    per = {"dense": dense, "rewind": {"recipe": {**fc, "optimizer": "adam"}}, "reinit": None}
     assert retrain_recipe(per, "rewind")["optimizer"] == "adam"
     assert retrain_recipe(per, "reinit") == dense and retrain_recipe(per, "random") == dense
 
