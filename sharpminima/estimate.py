@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import statistics
 import sys
 import time
@@ -114,12 +115,17 @@ def _synthetic(shape, n, num_classes, device):
     return SimpleNamespace(train=(x, y), val=empty, test=empty, num_classes=num_classes)
 
 
+#: the shortest timing window of one repeat (s)
+MIN_REPEAT_SECONDS = 0.5
+
+
 def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: int = 20,
                threads: int | None = None, repeats: int = 3, mask=None, state=None,
                compact: str = "auto") -> StepTimes:
     """Per-sample times of the engine's training epoch over ``batches`` batches, with and
     without LOBSTER's update, and of the evaluation forward: one warm-up epoch, then the
-    median of ``repeats`` (so the same model timed twice agrees). With ``mask`` (and the
+    median of ``repeats``, each of at least ``MIN_REPEAT_SECONDS`` (so the same model timed
+    twice agrees). With ``mask`` (and the
     weights ``state``), the masked training the workflow runs, compacted as ``compact``
     says. ``busy``: how much of the CPUs other processes took while timing."""
     from .lobster import Lobster, LobsterSettings
@@ -138,16 +144,23 @@ def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: 
         augment = lambda xb, g: augment_batch(xb, g, fill=spec.fill)  # noqa: E731
     busy: list[float] = []
 
+    def run(fn, calls: int = 1) -> float:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
     def timed(fn) -> list[float]:
-        fn()  # warm-up
+        run(fn)  # warm-up
+        # each repeat lasts at least MIN_REPEAT_SECONDS: a LeNet-300 epoch of 20 batches takes
+        # ~30 ms, where the scheduler's noise alone made two estimates disagree by 32 %
+        calls = max(1, math.ceil(MIN_REPEAT_SECONDS / max(run(fn), 1e-6)))
         out = []
         b, start = cpu_sample(), time.perf_counter()
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            out.append((time.perf_counter() - t0) / n)
+            out.append(run(fn, calls) / (n * calls))
         wall = time.perf_counter() - start
         f = others_fraction(b, cpu_sample(), wall)
         if f is not None and wall >= 0.5:  # /proc/stat counts in 10 ms ticks: judge long windows only
