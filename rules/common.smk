@@ -9,9 +9,9 @@ from snakemake.utils import validate
 
 # The library's registries that cost nothing to import (no torch) are the rules' lists too.
 sys.path.insert(0, str(Path(workflow.basedir)))
-from sharpminima.datasets import DATASETS as DATASET_REGISTRY
 from sharpminima.gradual import GRADUAL_METHODS
 from sharpminima.paper_figures import LANDSCAPE_FIGURES, MAP_FIGURES, MAP_KINDS
+from sharpminima import config_checks as _checks
 from sharpminima import settings as _settings
 
 
@@ -22,194 +22,26 @@ def config_error(problems):
     )
 
 
-def check_config_schema(config):
-    """The schema's verdict in one line per error (key path, what was found, what was
-    expected), instead of jsonschema's dump of the schema; then Snakemake's own validation,
-    which fills in the defaults."""
-    import jsonschema
+def check_config(config):
+    """Stop before any job on the schema's problems, then Snakemake's own validation (which
+    fills in the defaults), then the rules the schema cannot say."""
     import yaml
 
     schema = yaml.safe_load(open(workflow.source_path("../schemas/config.schema.yaml")))
-    problems = []
-    for e in sorted(
-        jsonschema.Draft202012Validator(schema).iter_errors(config),
-        key=lambda e: [str(p) for p in e.absolute_path],
-    ):
-        where = ".".join(map(str, e.absolute_path)) or "(top level)"
-        if e.validator == "additionalProperties":
-            allowed = sorted(e.schema.get("properties", {}))
-            extra = sorted(set(e.instance) - set(allowed))
-            problems.append(
-                f"{where}: unknown key(s) {extra}; expected some of {allowed}"
-            )
-        elif e.validator == "uniqueItems":
-            problems.append(f"{where}: found {e.instance!r}; expected distinct values")
-        elif e.validator == "enum":
-            problems.append(
-                f"{where}: found {e.instance!r}; expected one of {e.validator_value}"
-            )
-        else:
-            problems.append(
-                f"{where}: found {e.instance!r}; {e.message} ({e.validator} {e.validator_value!r})"
-            )
+    problems = _checks.schema_problems(config, schema)
     if problems:
         config_error(problems)
     validate(config, schema="../schemas/config.schema.yaml")
+    problems = _checks.rule_problems(config)
+    if problems:
+        config_error(problems)
 
 
-check_config_schema(config)
+check_config(config)
 
 PANELS = config["panels"]
 
 
-def retrain_seeds_of(panel):
-    """A panel's retraining seeds: its own, else the top-level ``retrain_seeds``."""
-    return panel.get("retrain_seeds") or config["retrain_seeds"]
-
-
-def gradual_of(panel):
-    """A panel's gradual methods: its own, else the top-level ``gradual_methods``."""
-    return panel.get("gradual_methods") or config["gradual_methods"]
-
-
-def check_config_rules(config):
-    """The rules the schema cannot say, checked before any job."""
-    problems = []
-    if set(config["retrain_seeds"]) & set(config["seeds"]):  # a panel's own: below
-        problems.append(
-            f"retrain_seeds: found {config['retrain_seeds']}; expected seeds other "
-            f"than seeds {config['seeds']} (a re-init with the LOBSTER run's own seed "
-            "would be a rewind)"
-        )
-    owners = {}
-    for name, p in config["panels"].items():
-        own = _settings.seeds_of(config, name)
-        if set(retrain_seeds_of(p)) & set(own):
-            problems.append(
-                f"panels.{name}.retrain_seeds: found {retrain_seeds_of(p)}; expected seeds "
-                f"other than the panel's seeds {own}"
-            )
-        if p["dataset"] not in DATASET_REGISTRY:
-            problems.append(
-                f"panels.{name}.dataset: found {p['dataset']!r}; expected one of "
-                f"{sorted(DATASET_REGISTRY)} (sharpminima/datasets.py registers them)"
-            )
-        for m in gradual_of(p):
-            if m not in GRADUAL_METHODS:
-                problems.append(
-                    f"panels.{name}.gradual_methods: found {m!r}; expected some of "
-                    f"{sorted(GRADUAL_METHODS)} (sharpminima/gradual.py registers them)"
-                )
-            elif p.get(m) is None and m != "imp":  # IMP's settings all have defaults
-                problems.append(
-                    f"panels.{name}.{m}: missing; expected the settings of {m}, which "
-                    f"the panel runs (gradual_methods {gradual_of(p)})"
-                )
-        if p["figure"]:
-            owners.setdefault(p["figure"], []).append(name)
-        targets = [float(t) for t in p["targets"]]
-        if len(set(targets)) != len(targets):
-            problems.append(
-                f"panels.{name}.targets: found {p['targets']}; expected distinct "
-                "sparsities (each is one point of Fig. 1)"
-            )
-        for m, ts in (p.get("retrain_masks_of") or {}).items():
-            if m not in gradual_of(p) or not set(map(float, ts)) <= set(targets):
-                problems.append(
-                    f"panels.{name}.retrain_masks_of.{m}: found {ts}; expected a gradual "
-                    f"method the panel runs ({gradual_of(p)}) and some of its targets "
-                    f"{p['targets']}"
-                )
-    for figure, names in owners.items():
-        if len(names) > 1:
-            problems.append(
-                f"panels.{names[1]}.figure: found {figure!r}, the figure of panel "
-                f"{names[0]} too; expected one panel per figure (or null)"
-            )
-    ls = config["landscape"]
-    for i, lp in enumerate([ls["panel"], *ls["panels"]]):
-        key = "landscape.panel" if i == 0 else f"landscape.panels[{i - 1}]"
-        if lp not in config["panels"]:
-            problems.append(
-                f"{key}: found {lp!r}; expected one of the panels {sorted(config['panels'])}"
-            )
-            continue
-        missing = [
-            m for m in ls["methods"] if m not in gradual_of(config["panels"][lp])
-        ]
-        if missing:
-            problems.append(
-                f"landscape.methods: found {missing} not run on panel {lp} (its "
-                f"gradual_methods: {gradual_of(config['panels'][lp])})"
-            )
-    if (
-        ls["panel"] in config["panels"]
-        and ls["target"] is not None
-        and float(ls["target"])
-        not in [float(t) for t in config["panels"][ls["panel"]]["targets"]]
-    ):
-        problems.append(
-            f"landscape.target: found {ls['target']}; expected one of the targets of "
-            f"panel {ls['panel']}: {config['panels'][ls['panel']]['targets']}"
-        )
-    feats = config["features"]
-    for name in feats["panels"]:
-        if name not in config["panels"]:
-            problems.append(
-                f"features.panels: found {name!r}; expected one of the panels "
-                f"{sorted(config['panels'])}"
-            )
-    for name, dataset in feats["transfer"]["pairs"].items():
-        where = f"features.transfer.pairs.{name}"
-        if name not in config["panels"]:
-            problems.append(
-                f"{where}: found panel {name!r}; expected one of {sorted(config['panels'])}"
-            )
-        elif dataset not in DATASET_REGISTRY:
-            problems.append(
-                f"{where}: found {dataset!r}; expected one of {sorted(DATASET_REGISTRY)}"
-            )
-        else:
-            own = DATASET_REGISTRY[config["panels"][name]["dataset"]]
-            other = DATASET_REGISTRY[dataset]
-            if other.input_shape != own.input_shape or dataset == own.name:
-                problems.append(
-                    f"{where}: found {dataset!r} (input {other.input_shape}); expected "
-                    f"another data set of the panel's input shape {own.input_shape}"
-                )
-    if "rewind" not in config["methods"]:
-        problems.append(
-            f"methods: found {config['methods']}; expected 'rewind' among them (the "
-            "landscape's 1-S is the rewind retraining)"
-        )
-    rs = ls["retrain_seed"]
-    for lp in dict.fromkeys([ls["panel"], *ls["panels"]]):
-        ls_seeds = retrain_seeds_of(config["panels"].get(lp, {}))
-        if rs is not None and lp in config["panels"] and rs not in ls_seeds:
-            problems.append(
-                f"landscape.retrain_seed: found {rs}; expected one of the retraining seeds "
-                f"{ls_seeds} of panel {lp}"
-            )
-    for name, p in config["panels"].items():
-        for m in gradual_of(p):
-            block = p.get(m) or {}
-            epochs = (block.get("recipe") or p["dense"])["epochs"]
-            if m == "gmp" and block.get("end_epoch", 0) >= epochs:
-                problems.append(
-                    f"panels.{name}.gmp.end_epoch: found {block['end_epoch']}; expected "
-                    f"fewer than its recipe's {epochs} epochs (one epoch at least trains at "
-                    "the final sparsity)"
-                )
-            if m == "imp" and block.get("rewind_epoch", 0) > epochs:
-                problems.append(
-                    f"panels.{name}.imp.rewind_epoch: found {block['rewind_epoch']}; "
-                    f"expected at most its recipe's {epochs} epochs"
-                )
-    if problems:
-        config_error(problems)
-
-
-check_config_rules(config)
 FEATURES = config["features"]
 TRANSFER_PAIRS = FEATURES["transfer"]["pairs"]
 # the panels' data sets, and the second data sets of the transfer probe
@@ -223,7 +55,9 @@ def _alternatives(names):
     return "|".join(sorted(names))
 
 
-GRADUAL_USED = sorted({m for p in PANELS.values() for m in gradual_of(p)})
+GRADUAL_USED = sorted(
+    {m for p in PANELS.values() for m in _settings.gradual_methods(config, p)}
+)
 
 
 wildcard_constraints:
@@ -328,7 +162,7 @@ def gradual_trajectories(panel, pruner=None):
     each at its seeds)."""
     return [
         f"results/{panel}/{m}/s{seed}/trajectory.json"
-        for m in ([pruner] if pruner else gradual_of(PANELS[panel]))
+        for m in ([pruner] if pruner else _settings.gradual_methods(config, panel))
         for seed in _settings.gradual_seeds(config, panel, m)
     ]
 

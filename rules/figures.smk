@@ -29,7 +29,9 @@ rule fig1:
         panel=lambda wc: FIGURE_PANEL[wc.figure],
         settings=lambda wc: PANELS[FIGURE_PANEL[wc.figure]],
         seeds=lambda wc: _settings.seeds_of(config, FIGURE_PANEL[wc.figure]),
-        retrain_seeds=lambda wc: retrain_seeds_of(PANELS[FIGURE_PANEL[wc.figure]]),
+        retrain_seeds=lambda wc: _settings.retrain_seeds(
+            config, FIGURE_PANEL[wc.figure]
+        ),
         preset=config["preset"],
         selection=config["selection"],
     script:

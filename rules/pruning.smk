@@ -66,7 +66,7 @@ rule retrain:
     params:
         panel=settings_for("retrain"),
         target=lambda wc: float(wc.target),
-        seeds=lambda wc: retrain_seeds_of(PANELS[wc.panel]),
+        seeds=lambda wc: _settings.retrain_seeds(config, wc.panel),
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         selection=config["selection"],

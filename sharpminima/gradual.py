@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 __all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "register", "load"]
 
@@ -51,6 +52,11 @@ class GradualMethod:
     uses_targets: bool = True
     # the workflow's selection rule picks the snapshot weights (LOBSTER has its own rule)
     uses_selection: bool = True
+    # a panel running the method must give its block (IMP's settings all have defaults)
+    needs_block: bool = True
+    # the method's own config checks: (block, its recipe) -> problems, each "key: found ...;
+    # expected ..." relative to the block (torch-free: Snakemake runs them before any job)
+    validate: Callable[[dict, dict], list[str]] | None = None
 
 
 @dataclass
@@ -88,9 +94,24 @@ register(GradualMethod(
     "lobster", "LOBSTER", "sharpminima.lobster", "LobsterSettings",
     "Tartaglione et al., Neural Networks 2022 (the method of the ICANN 2020 paper)",
     uses_targets=False, uses_selection=False))
+def _imp_checks(block: dict, recipe: dict) -> list[str]:
+    if block.get("rewind_epoch", 0) > recipe["epochs"]:
+        return [f"rewind_epoch: found {block['rewind_epoch']}; expected at most its recipe's "
+                f"{recipe['epochs']} epochs"]
+    return []
+
+
+def _gmp_checks(block: dict, recipe: dict) -> list[str]:
+    if block.get("end_epoch", 0) >= recipe["epochs"]:
+        return [f"end_epoch: found {block['end_epoch']}; expected fewer than its recipe's "
+                f"{recipe['epochs']} epochs (one epoch at least trains at the final sparsity)"]
+    return []
+
+
 register(GradualMethod(
     "imp", "IMP (rewind)", "sharpminima.imp", "IMPSettings",
-    "Frankle & Carbin, ICLR 2019; late rewinding: Frankle et al., ICML 2020"))
+    "Frankle & Carbin, ICLR 2019; late rewinding: Frankle et al., ICML 2020",
+    needs_block=False, validate=_imp_checks))
 register(GradualMethod(
     "gmp", "GMP (cubic)", "sharpminima.gmp", "GMPSettings",
-    "Zhu & Gupta, 'To prune, or not to prune', 2017"))
+    "Zhu & Gupta, 'To prune, or not to prune', 2017", validate=_gmp_checks))

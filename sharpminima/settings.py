@@ -33,6 +33,18 @@ def seeds_of(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> list[int
     return list(p.get("seeds") or cfg.get("seeds") or [0])
 
 
+def gradual_methods(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> list[str]:
+    """A panel's gradual methods: its own ``gradual_methods``, else the top-level list."""
+    p = cfg["panels"][panel] if isinstance(panel, str) else panel
+    return list(p.get("gradual_methods") or cfg.get("gradual_methods") or ["lobster"])
+
+
+def retrain_seeds(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> list[int]:
+    """A panel's retraining seeds: its own ``retrain_seeds``, else the top-level list."""
+    p = cfg["panels"][panel] if isinstance(panel, str) else panel
+    return list(p.get("retrain_seeds") or cfg.get("retrain_seeds") or [])
+
+
 def gradual_seeds(cfg: Mapping[str, Any], panel: str | Mapping[str, Any], method: str) -> list[int]:
     """The seeds a gradual method runs on a panel: the first ``seeds_per_method[method]`` of
     the panel's seeds (all when unset)."""
@@ -53,7 +65,7 @@ def retrain_targets(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> d
     has one, else the top-level list at every target; methods the panel does not run are left
     out."""
     p = cfg["panels"][panel] if isinstance(panel, str) else panel
-    gradual = p.get("gradual_methods") or cfg.get("gradual_methods") or ["lobster"]
+    gradual = gradual_methods(cfg, p)
     own = p.get("retrain_masks_of")
     if own:
         pairs = {m: [float(t) for t in ts] for m, ts in own.items()}

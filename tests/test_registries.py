@@ -70,16 +70,20 @@ def test_every_gradual_method_has_its_settings_block_and_nothing_else_does():
 
 
 def test_data_sets_have_no_second_list():
-    """The schema leaves data set names to the registry (common.smk checks them against it)."""
+    """The schema leaves data set names to the registry (config_checks checks them against
+    it, before any job: common.smk calls it)."""
     assert "enum" not in SCHEMA["$defs"]["panel"]["properties"]["dataset"]
-    common = (Path(__file__).resolve().parents[1] / "rules/common.smk").read_text()
-    assert "from sharpminima.datasets import DATASETS" in common
+    root = Path(__file__).resolve().parents[1]
+    common = (root / "rules/common.smk").read_text()
+    assert "from sharpminima import config_checks" in common
+    assert "from .datasets import DATASETS" in (root / "sharpminima/config_checks.py").read_text()
     assert "from sharpminima.paper_figures import" in common
 
 
 @pytest.mark.parametrize("modules, heavy", [
     # Snakemake reads these at every invocation
-    ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual", "['torch', 'matplotlib']"),
+    ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual, sharpminima.config_checks",
+     "['torch', 'matplotlib']"),
     # the table, figure and claims jobs: no torch (~3 s of start-up per job)
     ("sharpminima.tables, sharpminima.figures, sharpminima.claims, sharpminima.provenance", "['torch']"),
 ])
