@@ -10,6 +10,7 @@ from snakemake.utils import validate
 # The library's registries that cost nothing to import (no torch) are the rules' lists too.
 sys.path.insert(0, str(Path(workflow.basedir)))
 from sharpminima.gradual import GRADUAL_METHODS
+from sharpminima.retraining import RETRAINING_METHODS
 from sharpminima.paper_figures import LANDSCAPE_FIGURES, MAP_FIGURES, MAP_KINDS
 from sharpminima import config_checks as _checks
 from sharpminima import settings as _settings
@@ -143,8 +144,8 @@ def panel_targets(wildcards):
     return [float(t) for t in PANELS[wildcards.panel]["targets"]]
 
 
-# every method but one-shot retrains a gradual snapshot's mask (sharpminima.pruning.retrain)
-RETRAIN_METHODS = [m for m in config["methods"] if m != "oneshot"]
+# the retraining methods of `methods` (sharpminima/retraining.py): each retrains a snapshot's mask
+RETRAIN_METHODS = [m for m in config["methods"] if m in RETRAINING_METHODS]
 
 
 # -- targets

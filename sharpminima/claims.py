@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .retraining import RETRAINING_METHODS, role_of
 from .settings import from_mapping
 from .tables import SELECTIONS, split_values
 from .verdicts import (FAILS, HOLDS, NEGATIVE, POSITIVE, UNRESOLVED, UNTESTABLE, VERDICTS, Estimate,
@@ -90,7 +91,7 @@ PAPER_LANDSCAPE = {
     },
 }
 
-RETRAIN_KINDS = ("rewind", "reinit", "random")
+RETRAIN_KINDS = tuple(RETRAINING_METHODS)  # the registry (sharpminima/retraining.py)
 #: the retrainings Sec. 5.1 speaks of ("the original initialisation ... and a random one")
 SEC51_RETRAININGS = ("rewind", "reinit")
 #: "at the paper's sparsity" within this many percentage points (a few parameters of LeNet-5)
@@ -188,6 +189,13 @@ def _first_events(trajectories: list[dict]) -> list[float]:
         if pruned:
             out.append(min(pruned))
     return out
+
+
+def _roles(points: pd.DataFrame) -> pd.Series:
+    """Each row's role (dense, gradual, retraining, oneshot): its column, else the registry's
+    (tables written before the column)."""
+    roles = points["method"].map(role_of)
+    return points["role"].astype(object).where(points["role"].notna(), roles) if "role" in points else roles
 
 
 def _reached(points: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -498,7 +506,7 @@ def gradual_claims(panel_name: str, points: pd.DataFrame, words: Words, preset: 
     (Sec. 5.1 and 6 draw it from LOBSTER alone). Judged at the highest target both reached."""
     labels = labels or {}
     base = dict(panel=panel_name, preset=preset)
-    own = set(points["method"]) - {"dense", "oneshot", *RETRAIN_KINDS}
+    own = set(points.loc[_roles(points) == "gradual", "method"])
     oneshot = _reached(points, "oneshot")
     rows = []
     for m in sorted(own, key=lambda k: (k != "lobster", k)):
@@ -549,7 +557,7 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
     runs["masks_of"] = runs["masks_of"].fillna("")
     data = runs["probe_data"].iloc[0]
     errors = {key: g["probe_error"].tolist() for key, g in runs.groupby(["method", "masks_of", "target"])}
-    own = [m for m in runs["method"].unique() if m not in ("dense", "oneshot", *RETRAIN_KINDS)]
+    own = [m for m in runs["method"].unique() if role_of(m) == "gradual"]
     sources = set(runs.loc[runs["method"].isin(RETRAIN_KINDS), "masks_of"]) - {""}
     kinds = [k for k in RETRAIN_KINDS if (runs["method"] == k).any()]
     oneshot = {("oneshot", "")} if (runs["method"] == "oneshot").any() else set()

@@ -300,7 +300,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
     n_test = _n(panel, "test_samples", spec.n_test)
     seeds = seeds_of(cfg, panel)
     rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
-    methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
+    methods = cfg["methods"]
     targets = panel["targets"]
     jobs = []
 
@@ -429,7 +429,7 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
         seeds = len(seeds_of(cfg, name))
         gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
         masked = sum(len(ts) for ts in retrain_targets(cfg, name).values())  # (method, target) pairs
-        methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
+        methods = cfg["methods"]
         rseeds = len(panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102]))
         retrain = sum(m != "oneshot" for m in methods) * masked * rseeds
         return seeds * (1 + len(panel["targets"]) * (len(gradual) + ("oneshot" in methods)) + retrain)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .paper_figures import MAP_FIGURES
+from .retraining import role_of
 
 # One style per method, in the paper's order of Fig. 1, then the gradual methods beyond it.
 METHOD_STYLE = {
@@ -70,7 +71,10 @@ def _gradual_methods(points: pd.DataFrame) -> list[str]:
     first), then any other; the first is the one the top axis and the ticks follow."""
     from .gradual import GRADUAL_METHODS
 
-    own = [m for m in pd.unique(points.method) if m not in ("dense", "oneshot", "rewind", "reinit", "random")]
+    roles = points["method"].map(role_of)
+    if "role" in points:  # the table's own column where it has one
+        roles = points["role"].astype(object).where(points["role"].notna(), roles)
+    own = list(pd.unique(points.loc[roles == "gradual", "method"]))
     return [*[m for m in GRADUAL_METHODS if m in own], *[m for m in own if m not in GRADUAL_METHODS]]
 
 
@@ -87,7 +91,7 @@ def _mask_source(row, gradual: list[str]):
     masks = getattr(row, "masks_of", None)
     if isinstance(masks, str):
         return masks
-    return gradual[0] if gradual and row.method in ("rewind", "reinit", "random") else None
+    return gradual[0] if gradual and role_of(row.method) == "retraining" else None
 
 
 def _missed_targets(points: pd.DataFrame) -> list[str]:

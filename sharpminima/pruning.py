@@ -34,13 +34,13 @@ import torch.nn as nn
 
 from .masks import Mask, prunable_parameters
 from .models import build_model
+from .retraining import FIG1_METHODS, RETRAINING_METHODS
 from .training import Callback, Recipe, Trainer, seed_everything, train
 
 _log = logging.getLogger(__name__)
 
-RETRAIN_KINDS = ("rewind", "reinit", "random")
 # The methods Fig. 1 compares with LOBSTER (config `methods`): the retrainings and one-shot.
-METHODS = (*RETRAIN_KINDS, "oneshot")
+METHODS = FIG1_METHODS
 
 
 @torch.no_grad()
@@ -142,16 +142,18 @@ def retrain(
 
     ``selection`` (``training.SELECTIONS``): the weights returned are the last epoch's or
     the lowest-validation-loss epoch's (``trainer.selected_epoch``)."""
-    if kind not in RETRAIN_KINDS:
-        raise ValueError(f"retrain kind must be one of {RETRAIN_KINDS}, got {kind!r}")
+    if kind not in RETRAINING_METHODS:
+        raise ValueError(f"retrain kind must be one of {list(RETRAINING_METHODS)} "
+                         f"(retraining.RETRAINING_METHODS), got {kind!r}")
+    method = RETRAINING_METHODS[kind]
     mask = Mask({n: m.detach().cpu().bool() for n, m in mask.items()})
-    if kind == "random":
+    if method.mask == "random":
         mask = random_mask_like(mask, torch.Generator().manual_seed(seed))
     seed_everything(seed)
     model = build_model(model_name, num_classes=num_classes)
-    if kind == "rewind":
+    if method.start == "rewind":
         if init_state is None:
-            raise ValueError("retrain('rewind') needs init_state: the LOBSTER run's initial weights")
+            raise ValueError(f"retrain({kind!r}) needs init_state: the gradual run's rewind point")
         model.load_state_dict(init_state)
     elif init_state is not None and _same_weights(model.state_dict(), init_state):
         raise ValueError(

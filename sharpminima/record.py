@@ -50,7 +50,7 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
 def record(panel_name: str, cfg: dict, results: Path) -> str:
     panel = cfg["panels"][panel_name]
     seeds = seeds_of(cfg, panel_name)
-    methods = cfg.get("methods", ["rewind", "reinit", "random", "oneshot"])
+    methods = cfg["methods"]
     targets = [f"{float(t):g}" for t in panel["targets"]]
     base = results / panel_name
     dense = [base / f"dense/s{s}/metrics.json" for s in seeds]

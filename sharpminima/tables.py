@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .provenance import atomic_write_text
+from .retraining import role_of
 
 def read_metrics(path) -> dict:
     with open(path) as fh:
@@ -46,7 +47,7 @@ def write_csv(df: pd.DataFrame, path) -> None:
 
 #: the selection rules (``training.SELECTIONS``; repeated here, since tables stay torch-free)
 SELECTIONS = ("best_val", "best_val_error", "last")
-FIG1_COLUMNS = ["panel", "method", "masks_of", "target", "reached", "pruned_params_pct",
+FIG1_COLUMNS = ["panel", "method", "role", "masks_of", "target", "reached", "pruned_params_pct",
                 "pruned_neurons_pct", "n_seeds", "test_error_mean", "test_error_std", "max_reached",
                 "test_errors", *(f"test_errors_{r}" for r in SELECTIONS),
                 "selected_epochs", "early_selections"]
@@ -134,7 +135,9 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
                            [r["pruned_params_pct"] for r in runs],
                            [r["pruned_neurons_pct"] for r in runs], masks_of=masks or None,
                            by_rule=by_rule, selected=selected))
-    return pd.DataFrame(rows, columns=FIG1_COLUMNS)
+    df = pd.DataFrame(rows, columns=FIG1_COLUMNS)
+    df["role"] = [role_of(m) for m in df["method"]]  # dense, gradual, retraining or oneshot
+    return df
 
 
 # -- the landscape: G and 1-S side by side (claims.py judges the paper's statements) ------

@@ -16,8 +16,9 @@ def test_bottom_ticks_label_every_point_without_overlap():
 
 
 def _points(rows):
-    """Rows without ``masks_of`` (retrainings: of the first gradual method's masks)."""
-    columns = [c for c in FIG1_COLUMNS if c != "masks_of"]
+    """Rows without ``masks_of`` (retrainings: of the first gradual method's masks) and
+    without ``role`` (the registries tell it)."""
+    columns = [c for c in FIG1_COLUMNS if c not in ("masks_of", "role")]
     return pd.DataFrame([dict(zip(columns, r)) for r in rows], columns=FIG1_COLUMNS)
 
 

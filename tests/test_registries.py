@@ -80,9 +80,18 @@ def test_data_sets_have_no_second_list():
     assert "from sharpminima.paper_figures import" in common
 
 
+def test_fig1_rows_have_a_role_from_the_registries():
+    from sharpminima.retraining import RETRAINING_METHODS, role_of
+
+    assert [role_of(m) for m in ("dense", "oneshot", "lobster", "imp", "snip")] == [
+        "dense", "oneshot", "gradual", "gradual", "gradual"]
+    assert all(role_of(m) == "retraining" for m in RETRAINING_METHODS)
+
+
 @pytest.mark.parametrize("modules, heavy", [
     # Snakemake reads these at every invocation
-    ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual, sharpminima.config_checks",
+    ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual, sharpminima.config_checks, "
+     "sharpminima.retraining",
      "['torch', 'matplotlib']"),
     # the table, figure and claims jobs: no torch (~3 s of start-up per job)
     ("sharpminima.tables, sharpminima.figures, sharpminima.claims, sharpminima.provenance", "['torch']"),
