@@ -122,7 +122,9 @@ def settings_for(step):
         if step != "dense":
             out["compact_training"] = config["compact_training"]
         if step == "retrain":  # Scratch-E: the dense recipe unless one is given
-            out["retrain"] = _settings.retrain_recipe(p, wildcards.method)
+            out["retrain"] = _settings.retrain_recipe(
+                p, wildcards.method, wildcards.pruner
+            )
         elif step == "gradual":
             block = dict(p.get(wildcards.pruner) or {})
             block["recipe"] = block.get("recipe") or p["dense"]
@@ -175,17 +177,12 @@ def method_metrics(panel):
     dense seed) of a panel's Fig. 1."""
     targets = [target_str(t) for t in PANELS[panel]["targets"]]
     oneshot = ["oneshot"] if "oneshot" in config["methods"] else []
+    seed = _settings.retrained_seed(config, panel)
     retrained = [
-        path
+        f"results/{panel}/{pruner}/{method}/s{seed}/t{target_str(t)}/metrics.json"
         for pruner, ts in _settings.retrain_targets(config, panel).items()
-        for path in expand(
-            "results/{panel}/{pruner}/{method}/s{seed}/t{target}/metrics.json",
-            panel=panel,
-            pruner=pruner,
-            method=RETRAIN_METHODS,
-            seed=_settings.retrained_seed(config, panel),
-            target=[target_str(t) for t in ts],
-        )
+        for method in RETRAIN_METHODS
+        for t in _settings.method_targets(PANELS[panel], method, ts)
     ]
     return retrained + expand(
         "results/{panel}/{method}/s{seed}/t{target}/metrics.json",

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from .datasets import DATASETS
 from .gradual import GRADUAL_METHODS
+from .retraining import RETRAINING_METHODS
 from .settings import gradual_methods, retrain_seeds, seeds_of
 
 
@@ -86,6 +87,18 @@ def rule_problems(config: Mapping[str, Any]) -> list[str]:
                 f"panels.{name}.targets: found {p['targets']}; expected distinct "
                 "sparsities (each is one point of Fig. 1)"
             )
+        for m in RETRAINING_METHODS:  # a retraining method's own block
+            block = p.get(m) or {}
+            if block.get("recipe") and RETRAINING_METHODS[m].budget == "gradual":
+                problems.append(
+                    f"panels.{name}.{m}.recipe: found a recipe; expected none ({m} trains with "
+                    "the recipe and epochs of the gradual run whose mask it retrains)"
+                )
+            if not {float(t) for t in block.get("targets") or []} <= set(targets):
+                problems.append(
+                    f"panels.{name}.{m}.targets: found {block['targets']}; expected some of "
+                    f"the panel's targets {p['targets']}"
+                )
         for m, ts in (p.get("retrain_masks_of") or {}).items():
             if m not in gradual_methods(config, p) or not set(map(float, ts)) <= set(targets):
                 problems.append(

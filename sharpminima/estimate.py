@@ -58,7 +58,7 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .settings import gradual_seeds, retrain_recipe, retrain_targets, retrained_seed, seeds_of
+from .settings import gradual_seeds, method_targets, retrain_recipe, retrain_targets, retrained_seed, seeds_of
 from .imp import rounds_to_reach
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device
@@ -349,13 +349,14 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
                         for i, (n_e, tt) in enumerate(parts)],
                        len(targets) * n_test * st.dense.forward)
         for m in methods:
-            retrain_epochs = retrain_recipe(panel, m)["epochs"] if m != "oneshot" else 0
             for tg in targets:
                 if m == "oneshot":  # one per dense seed
                     job("oneshot", panel["oneshot_finetune"]["epochs"], times=st.oneshot(tg))
                 elif seed == retrained_seed(cfg, panel):  # the first seed's masks only
-                    for _g in [g for g, ts in retrained.items() if float(tg) in ts]:
-                        job(f"retrain:{m}", retrain_epochs, runs=len(rseeds), times=st.retrain(tg))
+                    for g in [g for g, ts in retrained.items() if float(tg) in method_targets(panel, m, ts)]:
+                        # a gradual budget: at most the gradual recipe's (the events tell at run time)
+                        job(f"retrain:{m}", retrain_recipe(panel, m, g)["epochs"], runs=len(rseeds),
+                            times=st.retrain(tg))
     return jobs
 
 

@@ -284,12 +284,21 @@ def _own_state_dir(state_dir: Path, fp: dict) -> None:
     atomic_write_json(stamp, fp)
 
 
-def retrain_recipe(panel: dict, panel_name: str, kind: str) -> Recipe:
+def retrain_recipe(panel: dict, panel_name: str, kind: str, trajectory: dict | None = None,
+                   event: int | None = None) -> Recipe:
     """The retraining budget of ``kind``: ``settings.retrain_recipe`` (its own recipe, else
-    the panel's ``retrain`` one, else the dense recipe: Liu et al.'s Scratch-E, our default)."""
+    the panel's ``retrain`` one, else the dense recipe: Liu et al.'s Scratch-E, our default).
+    A method with the gradual run's budget (``rewind_matched``) trains with the recipe of the
+    gradual run of ``trajectory`` for the epochs that led to its snapshot ``event``."""
+    from .gradual import GRADUAL_METHODS
+    from .retraining import RETRAINING_METHODS
     from .settings import retrain_recipe as recipe_of
 
-    return _recipe(panel, recipe_of(panel, kind), f"panels.{panel_name}.retrain")
+    gradual = trajectory["method"] if trajectory else None
+    cfg = recipe_of(panel, kind, gradual)
+    if RETRAINING_METHODS[kind].budget == "gradual" and event is not None:
+        cfg["epochs"] = GRADUAL_METHODS[gradual].epochs_to(trajectory["events"], event)
+    return _recipe(panel, cfg, f"panels.{panel_name}: the recipe of {kind}")
 
 
 def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
@@ -307,7 +316,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
     device = setup(panel, device_spec, threads)
     traj = json.loads(Path(trajectory).read_text())
     snap = next(s for s in traj["snapshots"] if abs(s["target"] - float(target)) < 1e-9)
-    recipe = retrain_recipe(panel, panel_name, kind)
+    recipe = retrain_recipe(panel, panel_name, kind, traj, snap.get("event") if snap["reached"] else None)
     base = {"panel": panel_name, "method": kind, "masks_of": traj["method"], "model": panel["model"],
             "dataset": panel["dataset"], "gradual_seed": traj["seed"], "target": float(target),
             "reached": bool(snap["reached"]), "snapshot": snap, "selection": selection}

@@ -30,6 +30,7 @@ METHOD_STYLE = {
     "reinit": ("Liu et al. (re-init)", "C2", "^", "--"),
     "random": ("random pruning", "C3", "v", ":"),
     "oneshot": ("one-shot magnitude", "C4", "D", "-."),
+    "rewind_matched": ("rewind, gradual's budget", "C8", "s", (0, (1, 1))),
 }
 
 

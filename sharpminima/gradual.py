@@ -54,6 +54,9 @@ class GradualMethod:
     uses_selection: bool = True
     # a panel running the method must give its block (IMP's settings all have defaults)
     needs_block: bool = True
+    # how many epochs of the method's recipe led to a snapshot: (the run's events, the
+    # snapshot's event) -> epochs (the budget of retraining.RetrainingMethod budget "gradual")
+    epochs_to: Callable[[list[dict], int], int] | None = None
     # the method's own config checks: (block, its recipe) -> problems, each "key: found ...;
     # expected ..." relative to the block (torch-free: Snakemake runs them before any job)
     validate: Callable[[dict, dict], list[str]] | None = None
@@ -90,10 +93,18 @@ def load(name: str):
     return module, getattr(module, m.settings)
 
 
-register(GradualMethod(
-    "lobster", "LOBSTER", "sharpminima.lobster", "LobsterSettings",
-    "Tartaglione et al., Neural Networks 2022 (the method of the ICANN 2020 paper)",
-    uses_targets=False, uses_selection=False))
+def _epoch_of(events: list[dict], event: int) -> int:
+    """LOBSTER and GMP train one run: the snapshot's weights are those of its ``epoch``."""
+    return int(next(e for e in events if e["event"] == event)["epoch"])
+
+
+def _imp_epochs(events: list[dict], event: int) -> int:
+    """IMP retrains every round from its rewind point: the rounds before the snapshot's, each
+    whole, and the snapshot's own round up to its selected epoch."""
+    before = [e for e in events if e["event"] < event]
+    return int(sum(e["round_epochs"] for e in before) + _epoch_of(events, event))
+
+
 def _imp_checks(block: dict, recipe: dict) -> list[str]:
     if block.get("rewind_epoch", 0) > recipe["epochs"]:
         return [f"rewind_epoch: found {block['rewind_epoch']}; expected at most its recipe's "
@@ -109,9 +120,13 @@ def _gmp_checks(block: dict, recipe: dict) -> list[str]:
 
 
 register(GradualMethod(
+    "lobster", "LOBSTER", "sharpminima.lobster", "LobsterSettings",
+    "Tartaglione et al., Neural Networks 2022 (the method of the ICANN 2020 paper)",
+    uses_targets=False, uses_selection=False, epochs_to=_epoch_of))
+register(GradualMethod(
     "imp", "IMP (rewind)", "sharpminima.imp", "IMPSettings",
     "Frankle & Carbin, ICLR 2019; late rewinding: Frankle et al., ICML 2020",
-    needs_block=False, validate=_imp_checks))
+    needs_block=False, validate=_imp_checks, epochs_to=_imp_epochs))
 register(GradualMethod(
     "gmp", "GMP (cubic)", "sharpminima.gmp", "GMPSettings",
-    "Zhu & Gupta, 'To prune, or not to prune', 2017", validate=_gmp_checks))
+    "Zhu & Gupta, 'To prune, or not to prune', 2017", validate=_gmp_checks, epochs_to=_epoch_of))

@@ -24,7 +24,7 @@ import pandas as pd
 from . import LOG_DATEFMT, LOG_FORMAT
 from .claims import PAPER_FIG1, RETRAIN_KINDS, Words, fig1_claims
 from .claims import _fmt  # one number format for the claims table and the records
-from .settings import gradual_seeds, retrain_targets, retrained_seed, seeds_of
+from .settings import gradual_seeds, method_targets, retrain_targets, retrained_seed, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
@@ -55,10 +55,11 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     base = results / panel_name
     dense = [base / f"dense/s{s}/metrics.json" for s in seeds]
     gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
-    retrained = {g: [f"{t:g}" for t in ts] for g, ts in retrain_targets(cfg, panel_name).items()}
+    retrained = retrain_targets(cfg, panel_name)
     trajs = [base / f"{g}/s{s}/trajectory.json" for g in gradual for s in gradual_seeds(cfg, panel_name, g)]
-    runs = [base / f"{g}/{m}/s{retrained_seed(cfg, panel_name)}/t{t}/metrics.json"
-            for m in methods if m in RETRAIN_KINDS for g, ts in retrained.items() for t in ts]
+    runs = [base / f"{g}/{m}/s{retrained_seed(cfg, panel_name)}/t{t:g}/metrics.json"
+            for m in methods if m in RETRAIN_KINDS for g, ts in retrained.items()
+            for t in method_targets(panel, m, ts)]
     runs += [base / m / f"s{s}/t{t}/metrics.json" for m in methods if m not in RETRAIN_KINDS
              for s in seeds for t in targets]
     runs = [p for p in runs if p.exists()]

@@ -24,6 +24,8 @@ __all__ = ["RETRAINING_METHODS", "RetrainingMethod", "register", "role_of", "ROL
 STARTS = ("rewind", "fresh")
 #: which mask it trains
 MASKS = ("same", "random")
+#: how long it trains
+BUDGETS = ("recipe", "gradual")
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,18 @@ class RetrainingMethod:
     reference: str
     start: str
     mask: str = "same"
+    # "recipe": the panel's retraining recipe (settings.retrain_recipe); "gradual": the
+    # gradual run's own recipe for as many epochs as led to the snapshot
+    # (gradual.GradualMethod.epochs_to): a budget-matched baseline
+    budget: str = "recipe"
+    # one of the paper's Fig. 1 baselines (its claims compare LOBSTER with these)
+    paper: bool = True
 
     def __post_init__(self):
-        if self.start not in STARTS or self.mask not in MASKS:
-            raise ValueError(f"retraining method {self.name!r}: start must be one of {STARTS} "
-                             f"and mask one of {MASKS} (got {self.start!r}, {self.mask!r})")
+        if self.start not in STARTS or self.mask not in MASKS or self.budget not in BUDGETS:
+            raise ValueError(f"retraining method {self.name!r}: start must be one of {STARTS}, "
+                             f"mask one of {MASKS} and budget one of {BUDGETS} (got "
+                             f"{self.start!r}, {self.mask!r}, {self.budget!r})")
 
 
 RETRAINING_METHODS: dict[str, RetrainingMethod] = {}
@@ -65,6 +74,13 @@ register(RetrainingMethod(
     "random", "random pruning",
     "random masks with the same per-tensor counts (OpenLTH's layerwise random pruning)",
     start="fresh", mask="random"))
+
+register(RetrainingMethod(
+    "rewind_matched", "rewind, gradual's budget",
+    "beyond the paper: rewinding (Frankle & Carbin) trained with the gradual run's own "
+    "optimizer and number of epochs that led to the snapshot, Liu et al.'s Scratch-B idea "
+    "(ICLR 2019): is the gradual method's advantage only its training budget?",
+    start="rewind", budget="gradual", paper=False))
 
 #: the roles of Fig. 1's rows
 ROLES = ("dense", "gradual", "retraining", "oneshot")

@@ -74,9 +74,26 @@ def retrain_targets(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> d
     return {m: ts for m, ts in pairs.items() if m in gradual and ts}
 
 
-def retrain_recipe(panel: Mapping[str, Any], method: str) -> dict:
-    """The recipe a retraining method (rewind, reinit, random) trains with on a panel: the
-    ``recipe`` of its own block (``panels.<p>.<method>``), else the panel's ``retrain``
-    recipe, else the dense recipe (Liu et al.'s Scratch-E budget)."""
+def retrain_recipe(panel: Mapping[str, Any], method: str, gradual: str | None = None) -> dict:
+    """The recipe a retraining method (``retraining.RETRAINING_METHODS``) trains with on a
+    panel: the ``recipe`` of its own block (``panels.<p>.<method>``), else the panel's
+    ``retrain`` recipe, else the dense recipe (Liu et al.'s Scratch-E budget). A method whose
+    budget is the gradual run's: the recipe of the ``gradual`` method whose mask it retrains
+    (its epochs are set at run time to those that led to the snapshot)."""
+    from .retraining import RETRAINING_METHODS
+
+    if method in RETRAINING_METHODS and RETRAINING_METHODS[method].budget == "gradual":
+        if gradual is None:
+            raise ValueError(f"retrain_recipe: {method} trains with the gradual run's recipe: "
+                             "name the gradual method")
+        return dict((panel.get(gradual) or {}).get("recipe") or panel["dense"])
     own = (panel.get(method) or {}).get("recipe")
     return dict(own or panel.get("retrain") or panel["dense"])
+
+
+def method_targets(panel: Mapping[str, Any], method: str, targets) -> list[float]:
+    """The targets a retraining method retrains at: its block's ``targets`` (a panel may run
+    a costly method at some targets only), else all of ``targets``."""
+    own = (panel.get(method) or {}).get("targets")
+    ts = [float(t) for t in targets]
+    return ts if own is None else [t for t in ts if t in {float(x) for x in own}]

@@ -88,6 +88,18 @@ def test_fig1_rows_have_a_role_from_the_registries():
     assert all(role_of(m) == "retraining" for m in RETRAINING_METHODS)
 
 
+def test_a_gradual_runs_budget_to_each_snapshot():
+    """rewind_matched trains as many epochs as led to the snapshot: LOBSTER's and GMP's its
+    weights' epoch; IMP's every earlier round whole, and its own round to its selected epoch."""
+    from sharpminima.gradual import GRADUAL_METHODS
+
+    lob = [{"event": 0, "epoch": 5}, {"event": 1, "epoch": 9}, {"event": 2, "epoch": 14}]
+    assert GRADUAL_METHODS["lobster"].epochs_to(lob, 2) == 14
+    imp = [{"event": r, "epoch": e, "round_epochs": 4} for r, e in enumerate([4, 3, 2])]
+    assert GRADUAL_METHODS["imp"].epochs_to(imp, 0) == 4 and GRADUAL_METHODS["imp"].epochs_to(imp, 2) == 10
+    assert GRADUAL_METHODS["gmp"].epochs_to([{"event": 3, "epoch": 3}], 3) == 3
+
+
 @pytest.mark.parametrize("modules, heavy", [
     # Snakemake reads these at every invocation
     ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual, sharpminima.config_checks, "

@@ -33,15 +33,18 @@ def test_lint_is_clean():
 @pytest.mark.parametrize("configs, panels, dense, gradual, retrain, oneshot, landscapes", [
     # three LeNet panels at seeds 0-2 (LOBSTER on each, IMP and GMP on the first) and
     # ResNet-32's smoke panel (one seed, LOBSTER); the retrainings of the first seed's masks
-    # (3 methods x 3 + 2 + 2 + 1 targets) and the rewinds of seeds 1 and 2 at the landscape's
-    # 99.57 %; one-shot per dense seed; the paper's landscape
-    (["config.yaml"], 4, 3 * 3 + 1, 3 * 5 + 1, 3 * 8 + 2, 3 * 7 + 1, 1),
+    # (3 methods x LOBSTER's 3 + 2 + 2 + 1 targets, IMP's at 40 % on each LeNet panel, and
+    # rewind_matched at each LeNet panel's highest) and the rewinds of seeds 1 and 2 at the
+    # landscape's 99.57 %; one-shot per dense seed (4 + 3 + 3 + 1 targets); the paper's landscape
+    (["config.yaml"], 4, 3 * 3 + 1, 3 * 5 + 1, 3 * 8 + 3 * 3 + 3 + 2, 3 * 10 + 1, 1),
     # the paper's four panels and methods only, one seed
     (["config.yaml", "presets/paper.yaml"], 4, 4, 4, 3 * (6 + 7 + 4 + 3), 6 + 7 + 4 + 3, 1),
-    # every method on every panel, Fig. 1 retraining every method's masks, the landscape of
-    # every panel around every method's G (the LOBSTER seeds 1-2 rewound at LeNet-5/MNIST's
-    # 99.57 % and at every target of LeNet-300 and Fashion-MNIST, whose G is the highest reached)
-    (["config.yaml", "presets/extended.yaml"], 4, 10, 3 * 5 + 3, 3 * 3 * 8 + 2 * (1 + 3 + 2), 22, 4 * 3),
+    # every method on every panel, Fig. 1 retraining every method's masks (rewind_matched at
+    # every LeNet target), the landscape of every panel around every method's G (the LOBSTER
+    # seeds 1-2 rewound at LeNet-5/MNIST's 99.57 % and at every target of LeNet-300 and
+    # Fashion-MNIST, whose G is the highest reached)
+    (["config.yaml", "presets/extended.yaml"], 4, 10, 3 * 5 + 3, 3 * 4 * 10 + 3 * 3 + 2 * (1 + 4 + 3), 31,
+     4 * 3),
 ], ids=["default", "paper", "extended"])
 def test_dry_run_plans_every_panel(configs, panels, dense, gradual, retrain, oneshot, landscapes, tmp_path):
     proc = snakemake("-n", "--configfile", *[REPO / c for c in configs], cwd=tmp_path)
@@ -210,15 +213,22 @@ def test_tiny_run_draws_fig1_with_every_method(tiny_run):
             assert (workdir / f"results/figures/{f}.{ext}").stat().st_size > 0
     pts = pd.read_csv(workdir / "results/tables/fig1.csv")
     a = pts[pts.panel == "lenet300_mnist"].set_index("method")
-    assert set(a.index) == {"dense", "lobster", "imp", "gmp", "rewind", "reinit", "random", "oneshot"}
+    assert set(a.index) == {"dense", "lobster", "imp", "gmp", "rewind", "reinit", "random", "rewind_matched",
+                            "oneshot"}
     assert a.reached.all()
     # the retrainings are of LOBSTER's masks (retrain_masks_of), the gradual rows have none
     assert set(a.masks_of.dropna()) == {"lobster"} and pd.isna(a.loc["gmp", "masks_of"])
     # the retrained masks are the first LOBSTER seed's snapshot's: same sparsity, to the parameter
     s0 = json.loads((workdir / "results/lenet300_mnist/lobster/s0/trajectory.json").read_text())
     snap = next(s for s in s0["snapshots"] if s["target"] == 10.0)
-    for m in ("rewind", "reinit", "random"):
+    for m in ("rewind", "reinit", "random", "rewind_matched"):
         assert a.loc[m, "pruned_params_pct"] == pytest.approx(snap["pruned_params_pct"], abs=1e-4)  # the table keeps 6 digits
+    assert (a.loc["rewind_matched", "role"], a.loc["lobster", "role"]) == ("retraining", "gradual")
+    # rewind_matched: LOBSTER's recipe, for the epochs that led to the snapshot
+    rm = json.loads((workdir / "results/lenet300_mnist/lobster/rewind_matched/s0/t10/metrics.json").read_text())
+    event = next(e for e in s0["events"] if e["event"] == snap["event"])
+    recipe = rm["provenance"]["settings"]["recipe"]
+    assert recipe["epochs"] == event["epoch"] and recipe["lr"] == 0.3  # tiny.yaml's LOBSTER lr
     assert a.loc["lobster", "n_seeds"] == 2 and a.loc["rewind", "n_seeds"] == 1
     assert a.loc["oneshot", "pruned_params_pct"] == pytest.approx(10.0, abs=1e-3)
     # ResNet-32's 99 % target is out of LOBSTER's reach in one epoch: reported, not dropped
