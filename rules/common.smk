@@ -125,6 +125,9 @@ def settings_for(step):
             out["retrain"] = _settings.retrain_recipe(
                 p, wildcards.method, wildcards.pruner
             )
+            if RETRAINING_METHODS[wildcards.method].budget == "gradual":
+                # the job reads it as the gradual method's recipe (settings.retrain_recipe)
+                out[wildcards.pruner] = {"recipe": out["retrain"]}
         elif step == "gradual":
             block = dict(p.get(wildcards.pruner) or {})
             block["recipe"] = block.get("recipe") or p["dense"]
