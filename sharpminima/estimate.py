@@ -58,7 +58,8 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .settings import gradual_seeds, method_targets, retrain_recipe, retrain_targets, retrained_seed, seeds_of
+from .settings import (gradual_methods, gradual_seeds, method_targets, retrain_recipe, retrain_seeds,
+                       retrain_targets, retrained_seed, seeds_of)
 from .imp import rounds_to_reach
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device
@@ -299,7 +300,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
     n_val = _n(panel, "val_samples", n_val_full)
     n_test = _n(panel, "test_samples", spec.n_test)
     seeds = seeds_of(cfg, panel)
-    rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
+    rseeds = retrain_seeds(cfg, panel)
     methods = cfg["methods"]
     targets = panel["targets"]
     jobs = []
@@ -318,7 +319,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
         jobs.append({**parts[0], "samples": sum(j["samples"] for j in parts),
                      "seconds": sum(j["seconds"] for j in parts) + extra_seconds})
 
-    gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
+    gradual = gradual_methods(cfg, panel)
     retrained = retrain_targets(cfg, panel)
     top = max(float(x) for x in targets)
     for seed in seeds:
@@ -386,7 +387,7 @@ def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
         g_target = ls.get("target") or max(float(x) for x in panel["targets"])  # G's sparsity
         n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
         masks_of = retrain_targets(cfg, name)
-        rseeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102])
+        rseeds = retrain_seeds(cfg, panel)
         retrain_epochs = retrain_recipe(panel, "rewind")["epochs"]  # 1-S: rewinds
         for m in methods:
             key = f"{name}/{m}"
@@ -428,10 +429,10 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
     def solutions(name: str) -> int:
         panel = cfg["panels"][name]
         seeds = len(seeds_of(cfg, name))
-        gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
+        gradual = gradual_methods(cfg, panel)
         masked = sum(len(ts) for ts in retrain_targets(cfg, name).values())  # (method, target) pairs
         methods = cfg["methods"]
-        rseeds = len(panel.get("retrain_seeds") or cfg.get("retrain_seeds", [101, 102]))
+        rseeds = len(retrain_seeds(cfg, panel))
         retrain = sum(m != "oneshot" for m in methods) * masked * rseeds
         return seeds * (1 + len(panel["targets"]) * (len(gradual) + ("oneshot" in methods)) + retrain)
 

@@ -24,7 +24,7 @@ import pandas as pd
 from . import LOG_DATEFMT, LOG_FORMAT
 from .claims import PAPER_FIG1, RETRAIN_KINDS, Words, fig1_claims
 from .claims import _fmt  # one number format for the claims table and the records
-from .settings import gradual_seeds, method_targets, retrain_targets, retrained_seed, seeds_of
+from .settings import gradual_methods, gradual_seeds, method_targets, retrain_targets, retrained_seed, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
@@ -54,7 +54,7 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     targets = [f"{float(t):g}" for t in panel["targets"]]
     base = results / panel_name
     dense = [base / f"dense/s{s}/metrics.json" for s in seeds]
-    gradual = panel.get("gradual_methods") or cfg.get("gradual_methods", ["lobster"])
+    gradual = gradual_methods(cfg, panel)
     retrained = retrain_targets(cfg, panel_name)
     trajs = [base / f"{g}/s{s}/trajectory.json" for g in gradual for s in gradual_seeds(cfg, panel_name, g)]
     runs = [base / f"{g}/{m}/s{retrained_seed(cfg, panel_name)}/t{t:g}/metrics.json"
