@@ -44,6 +44,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import optim
 from .masks import Mask
 from .provenance import atomic_torch_save
 from .settings import from_mapping
@@ -109,7 +110,7 @@ class Recipe:
     nesterov: bool = False
     eval_batch_size: int = 1000
     compact_training: str = "auto"
-    # sgd, or adam (Frankle & Carbin's LeNet recipes; torch's Adam, betas 0.9 / 0.999, with
+    # sgd, or adam (Frankle & Carbin's LeNet recipes; optim.Adam as torch's, betas 0.9 / 0.999, with
     # weight_decay as its L2 term)
     optimizer: str = "sgd"
 
@@ -123,11 +124,11 @@ class Recipe:
             raise ValueError(f"optimizer: adam takes no momentum or nesterov (its betas are its "
                              f"momentum); got momentum={self.momentum}, nesterov={self.nesterov}")
 
-    def make_optimizer(self, params) -> torch.optim.Optimizer:
+    def make_optimizer(self, params):
         if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum,
-                               weight_decay=self.weight_decay, nesterov=self.nesterov)
+            return optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        return optim.SGD(params, lr=self.lr, momentum=self.momentum,
+                         weight_decay=self.weight_decay, nesterov=self.nesterov)
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "recipe") -> "Recipe":
@@ -309,9 +310,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.augment = augment
         self.optimizer = recipe.make_optimizer(model.parameters())
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(recipe.milestones), gamma=recipe.gamma
-        )
+        self.scheduler = optim.MultiStepLR(self.optimizer, milestones=list(recipe.milestones),
+                                           gamma=recipe.gamma)
         # Batches and augmentation draw from their own generator, so that evaluation or a
         # callback's randomness never shifts the data order (and resume restores it exactly).
         self.generator = torch.Generator(device=self.device).manual_seed(seed)

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from sharpminima import optim
 from sharpminima.masks import Mask
 from sharpminima.models import build_model
 from sharpminima.training import Callback, DivergedError, Recipe, evaluate, resolve_device, seed_everything, train
@@ -169,7 +170,7 @@ def test_recipe_rejects_unknown_keys():
 
 
 def test_adam_recipe_trains_with_adam_keeps_the_mask_and_resumes(tmp_path):
-    """Frankle & Carbin's LeNet recipe is Adam: the optimizer is torch's Adam, a masked run
+    """Frankle & Carbin's LeNet recipe is Adam: the optimizer is Adam (optim.Adam), a masked run
     keeps its pruned weights at 0, and an interrupted run resumes to the same numbers."""
     import dataclasses
 
@@ -177,7 +178,7 @@ def test_adam_recipe_trains_with_adam_keeps_the_mask_and_resumes(tmp_path):
     torch.manual_seed(0)
     mask = Mask({n: torch.rand(p.shape) > 0.5 for n, p in build_model("lenet300").named_parameters()})
     t = run(recipe=adam, mask=mask)
-    assert isinstance(t.optimizer, torch.optim.Adam)
+    assert isinstance(t.optimizer, optim.Adam)
     assert t.history[-1]["train_loss"] < t.history[0]["train_loss"] < 2.3  # learns (chance: ln 10)
     for n, p in t.model.named_parameters():
         assert torch.all(p.detach()[~mask[n]] == 0.0), n
@@ -186,7 +187,7 @@ def test_adam_recipe_trains_with_adam_keeps_the_mask_and_resumes(tmp_path):
     resumed = run(recipe=adam, checkpoint=ckpt, mask=mask)
     for a, b in zip(t.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
-    assert isinstance(run(recipe=dataclasses.replace(adam, optimizer="sgd", epochs=1)).optimizer, torch.optim.SGD)
+    assert isinstance(run(recipe=dataclasses.replace(adam, optimizer="sgd", epochs=1)).optimizer, optim.SGD)
     with pytest.raises(ValueError, match="adam takes no momentum"):
         Recipe(epochs=1, batch_size=2, lr=0.1, momentum=0.9, optimizer="adam")
     with pytest.raises(ValueError, match="optimizer: expected one of"):
