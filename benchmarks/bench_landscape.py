@@ -4,7 +4,7 @@ Measures, in one run and as ratios (this machine is shared and noisy: the two si
 ratio are interleaved, ``--repeats`` times, and the medians compared):
 
 - each plane map, compacted (default path) vs the dense point-by-point loop:
-  ``loss``; ``psp_norm + entropy1 + entropy2_agreement``; the maps must agree;
+  ``loss``; ``psp_norm_mean_square + entropy1 + entropy2_agreement``; the maps must agree;
 - PSP statistics at G: the vectorised one-pass accumulator (compacted, and dense) vs a
   straightforward per-layer-per-class loop (``psp.psp_statistics_loop``);
 - Hessian top-5 at G on ``--hessian-samples`` training images: Lanczos (``eigsh``, compacted
@@ -307,7 +307,7 @@ def main(argv=None):
     if "maps" in blocks:
         # ---- maps: compacted vs dense loop
         for label, q in (("loss", ("loss",)),
-                         ("psp", ("psp_norm", "entropy1", "entropy2_agreement"))):
+                         ("psp", ("psp_norm_mean_square", "entropy1", "entropy2_agreement"))):
             loads[f"map_{label}"] = wait_quiet(args.wait_quiet)
             with quiet_logs("sharpminima.landscape"):  # no per-row progress lines while timed
                 med, median, outs = interleaved({
@@ -332,7 +332,7 @@ def main(argv=None):
             "vectorised_dense": lambda: psp_statistics(G, xs, ys, 10, args.batch_size),
             "loop": lambda: psp_statistics_loop(G, xs, ys, 10, args.batch_size),
         }, args.repeats)
-        keys = ("psp_l2_norm", "entropy_first_order", "entropy_second_order_agreement")
+        keys = ("psp_norm_mean_square", "entropy1", "entropy2_agreement")
         pdiff = {k: abs(outs["vectorised_compact"][k] - outs["loop"][k]) / max(abs(outs["loop"][k]), 1e-12)
                  for k in keys}
         results["psp_entropy"] = {

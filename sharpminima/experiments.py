@@ -632,7 +632,6 @@ def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settin
                    per_layer=kind == "psp")
     reading = settings.get("psp_norm", "mean_square")
     if kind == "psp":  # one name each for the chosen PSP-norm reading and second-order definition
-        df.rename(columns={"psp_norm": "psp_norm_mean_square"}, inplace=True)
         df["psp_norm"] = df[PSP_NORM_READINGS[reading]]
         df["entropy2"] = df[f"entropy2_{settings['entropy2']}"]
     meta = {"kind": kind, "quantities": quantities, "n_samples": int(len(x)),
@@ -876,7 +875,7 @@ def run_transfer(*, panel_name: str, panel: dict, data_dir, split_path, target_d
         model.load_state_dict(s["state_dict"])
         model.eval()
         st = psp_statistics(model, xe, ye, source.num_classes, second_order=(entropy2,))
-        ent = {"entropy1": st["entropy_first_order"], "entropy2": st[f"entropy_second_order_{entropy2}"]}
+        ent = {"entropy1": st["entropy1"], "entropy2": st[f"entropy2_{entropy2}"]}
         for name, (xtr, ytr, xte, yte) in probe_sets.items():
             p = probe_error(features(model, xtr, t["layers"]), ytr.cpu().numpy(),
                             features(model, xte, t["layers"]), yte.cpu().numpy(),

@@ -67,25 +67,6 @@ __all__ = ["Plane", "make_plane", "plane_point", "map_plane", "map_hessian", "tu
 PLANE_FORMAT = "sharpminima.plane/1"
 _log = logging.getLogger(__name__)
 
-# psp.measure() keys -> map column names
-_RESULT_KEYS = {
-    "loss": "loss",
-    "error": "error",
-    "psp_norm": "psp_l2_norm",
-    "psp_norm_l2": "psp_euclidean_norm",
-    "entropy1": "entropy_first_order",
-    "entropy2_agreement": "entropy_second_order_agreement",
-    "entropy2_joint": "entropy_second_order_joint",
-}
-_LAYER_KEYS = {
-    "psp_norm": "psp_norm",
-    "psp_norm_l2": "psp_norm_l2",
-    "entropy1": "entropy_first_order",
-    "entropy2_agreement": "entropy_second_order_agreement",
-    "entropy2_joint": "entropy_second_order_joint",
-}
-
-
 def tune_malloc() -> bool:
     """Keep glibc from returning large freed blocks to the OS (``M_MMAP_MAX = 0``,
     ``M_TRIM_THRESHOLD = 2**31 - 1``), as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...`` in
@@ -378,7 +359,7 @@ class _Progress:
 
 
 def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
-              quantities: Sequence[str] = ("loss", "psp_norm", "entropy1", "entropy2_agreement"),
+              quantities: Sequence[str] = ("loss", "psp_norm_mean_square", "entropy1", "entropy2_agreement"),
               batch_size: int = 1000, compact: bool = True, num_classes: int | None = None,
               joint_max_pairs: int = DEFAULT_JOINT_MAX_PAIRS, seed: int = 0,
               points: Iterable[tuple[int, int]] | None = None, per_layer: bool = False,
@@ -452,12 +433,12 @@ def map_plane(model, plane: Plane, x: torch.Tensor, y: torch.Tensor,
             r = measure(target, x, y, num_classes, batch_size, q, joint_max_pairs, seed, layers)
             row = {"i": i, "j": j, "a": a, "b": b}
             for k in q:
-                row[k] = r[_RESULT_KEYS[k]]
+                row[k] = r[k]
             if per_layer and "per_layer" in r:
                 for lname, d in r["per_layer"].items():
                     for k in q:
-                        if k in _LAYER_KEYS:
-                            row[f"{k}:{lname}"] = d[_LAYER_KEYS[k]]
+                        if k in d:
+                            row[f"{k}:{lname}"] = d[k]
             if "entropy2_joint" in q and joint_info is None:
                 joint_info = {ln: {"pairs": d["joint_pairs"], "exact": d["joint_exact"]}
                               for ln, d in r["per_layer"].items()}
@@ -569,9 +550,9 @@ def measure_solution(model: nn.Module, mask: Mapping[str, torch.Tensor], x: torc
     model.eval()
     s = psp_statistics(model, x, y, num_classes, batch_size=batch_size, second_order=SECOND_ORDER,
                        joint_max_pairs=joint_max_pairs, seed=noise_seed)
-    row = {"loss": s["loss"], "train_error": s["error"], "psp_norm_mean_square": s["psp_l2_norm"],
-           "psp_norm_l2": s["psp_euclidean_norm"], "entropy1": s["entropy_first_order"],
-           **{f"entropy2_{d}": s[f"entropy_second_order_{d}"] for d in SECOND_ORDER}}
+    row = {"loss": s["loss"], "train_error": s["error"],
+           **{q: s[q] for q in ("psp_norm_mean_square", "psp_norm_l2", "entropy1")},
+           **{f"entropy2_{d}": s[f"entropy2_{d}"] for d in SECOND_ORDER}}
     for space in spaces:
         m = mask if space == "mask" else {n: torch.ones_like(t, dtype=torch.bool) for n, t in mask.items()}
         kw = dict(solver=solver, seed=seed, tol=tol, compact=compact and space == "mask")

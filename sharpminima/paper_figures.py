@@ -12,7 +12,7 @@ from typing import NamedTuple
 # ("entropy2" is measured by the configured second-order definition: entropy2_<definition>).
 MAP_KINDS: dict[str, tuple[str, ...]] = {
     "loss": ("loss", "error"),
-    "psp": ("psp_norm", "psp_norm_l2", "entropy1", "entropy2"),
+    "psp": ("psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2"),
 }
 
 

@@ -46,7 +46,7 @@ Definitions used here (docs/methods.md §3; the decisions are ours):
   conv1 (11,520 neurons, 200,000 pairs), the psp map of the default run took 3,083 s with
   independently drawn pairs (two gathered ``B x P`` state tensors per batch).
 - **PSP L2 norm** (Fig. 3; **decision**): the mean of ``z^2`` over samples and neurons of a
-  layer, summed over the hidden layers (``psp_norm``, the ``mean_square`` reading). (The
+  layer, summed over the hidden layers (``psp_norm_mean_square``, the ``mean_square`` reading). (The
   authors' code summed per-batch means, which scales with the number of batches.) The
   literal reading of "L2 norm" is offered beside it (``psp_norm_l2``, the ``l2`` reading): per
   sample the Euclidean norm ``sqrt(sum_i z_i^2)`` of a layer's PSP vector, averaged over
@@ -89,7 +89,7 @@ __all__ = [
 SECOND_ORDER = ("agreement", "joint")
 # The readings of Fig. 3's "PSP L2 norm" (config landscape.psp_norm) -> their column.
 PSP_NORM_READINGS = {"mean_square": "psp_norm_mean_square", "l2": "psp_norm_l2"}
-QUANTITIES = ("loss", "error", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement",
+QUANTITIES = ("loss", "error", "psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2_agreement",
               "entropy2_joint")
 DEFAULT_JOINT_MAX_PAIRS = 200_000
 
@@ -316,23 +316,23 @@ class PSPAccumulator:
             n = st["n"]
             d = {"neurons": n, "computed_neurons": st["n_alive"]}
             sum_z2 = float(st["sum_z2"]) + N * st["const_z2"]
-            d["psp_norm"] = sum_z2 / (N * n) if n else 0.0
+            d["psp_norm_mean_square"] = sum_z2 / (N * n) if n else 0.0
             d["psp_norm_l2"] = float(st["sum_l2"]) / N
             if st["pos"] is not None:
                 p = st["pos"] / Ncs
                 h = (binary_entropy_bits(p) * present.unsqueeze(1)).sum(0)  # per neuron, bits
                 hs = float(h.sum())
-                d["entropy_first_order"] = hs / n if n else 0.0
+                d["entropy1"] = hs / n if n else 0.0
                 h1_sum += hs
                 n_tot += n
             if "agreement" in self.second_order:
                 f = st["agree"] / Nc.clamp(min=1)
-                d["entropy_second_order_agreement"] = float((binary_entropy_bits(f) * present).sum())
+                d["entropy2_agreement"] = float((binary_entropy_bits(f) * present).sum())
             if "joint" in self.second_order:
                 d["joint_exact"] = st["joint_exact"]
                 d["joint_pairs"] = st["joint_pairs"]
                 if n < 2:
-                    d["entropy_second_order_joint"] = 0.0
+                    d["entropy2_joint"] = 0.0
                 else:
                     g = st["gram"]
                     m = g.shape[1]
@@ -345,20 +345,20 @@ class PSPAccumulator:
                     p01 = (n1j - n11) / Ncs
                     p00 = 1.0 - p11 - p10 - p01
                     H = _entropy_bits(p11, p10, p01, p00) * present.unsqueeze(1)
-                    d["entropy_second_order_joint"] = float(H.sum(0).mean())
+                    d["entropy2_joint"] = float(H.sum(0).mean())
             per_layer[name] = d
         L = max(len(per_layer), 1)
         out = {
             "n_samples": int(N),
             "layers": list(per_layer),
-            "psp_l2_norm": sum(d["psp_norm"] for d in per_layer.values()),
-            "psp_euclidean_norm": sum(d["psp_norm_l2"] for d in per_layer.values()),
+            "psp_norm_mean_square": sum(d["psp_norm_mean_square"] for d in per_layer.values()),
+            "psp_norm_l2": sum(d["psp_norm_l2"] for d in per_layer.values()),
         }
         if self.first_order:
-            out["entropy_first_order"] = h1_sum / n_tot if n_tot else 0.0
+            out["entropy1"] = h1_sum / n_tot if n_tot else 0.0
         for so in self.second_order:
-            out[f"entropy_second_order_{so}"] = sum(
-                d[f"entropy_second_order_{so}"] for d in per_layer.values()) / L
+            out[f"entropy2_{so}"] = sum(
+                d[f"entropy2_{so}"] for d in per_layer.values()) / L
         out["per_layer"] = per_layer
         return out
 
@@ -425,8 +425,9 @@ def measure(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_siz
              layers: Sequence[str] | None = None) -> dict:
     """One pass over ``(x, y)``: mean cross-entropy ``loss``, ``error`` (% misclassified, the unit
     of every error in this package), and, when any of
-    ``psp_norm``, ``entropy1``, ``entropy2_agreement``, ``entropy2_joint`` is in ``quantities``,
-    the PSP statistics of :class:`PSPAccumulator` (keys as :func:`psp_statistics`).
+    ``psp_norm_mean_square``, ``psp_norm_l2``, ``entropy1``, ``entropy2_agreement``,
+    ``entropy2_joint`` is in ``quantities``, the PSP statistics of :class:`PSPAccumulator`
+    (each under its quantity's name, as :func:`psp_statistics`).
 
     ``model``: an ``nn.Module`` (dense path, hooks on the PSP layers, ``layers`` or
     :func:`hidden_layers`; call ``.eval()`` yourself) or a loaded :class:`compact.CompactNet`
@@ -436,7 +437,7 @@ def measure(model, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_siz
     if unknown:
         raise ValueError(f"unknown quantities {sorted(unknown)}; known: {QUANTITIES}")
     so = tuple(s for s in SECOND_ORDER if f"entropy2_{s}" in q)
-    want_psp = bool(q & {"psp_norm", "psp_norm_l2", "entropy1"}) or bool(so)
+    want_psp = bool(q & {"psp_norm_mean_square", "psp_norm_l2", "entropy1"}) or bool(so)
     dev = x.device
     if isinstance(model, CompactNet):
         net = model
@@ -487,7 +488,7 @@ def psp_statistics(model, x: torch.Tensor, y: torch.Tensor, num_classes: int,
                    layers: Sequence[str] | None = None) -> dict:
     """PSP statistics of ``model`` on ``(x, y)`` in one pass.
 
-    Returns ``psp_l2_norm``, ``entropy_first_order``, ``entropy_second_order_<def>`` for each
+    Returns ``psp_norm_mean_square``, ``entropy1``, ``entropy2_<def>`` for each
     definition in ``second_order`` (``agreement``, ``joint``), ``per_layer`` (the same per
     hidden layer, plus ``neurons``, and for ``joint`` the number of pairs and whether they are
     all of them), ``layers``, ``n_samples``, and ``loss`` / ``error`` (free in the same pass).
@@ -498,7 +499,7 @@ def psp_statistics(model, x: torch.Tensor, y: torch.Tensor, num_classes: int,
     bad = set(second_order) - set(SECOND_ORDER)
     if bad:
         raise ValueError(f"unknown second-order definitions {sorted(bad)}; known: {SECOND_ORDER}")
-    quantities = (["loss", "error", "psp_norm", "psp_norm_l2", "entropy1"]
+    quantities = (["loss", "error", "psp_norm_mean_square", "psp_norm_l2", "entropy1"]
                   + [f"entropy2_{s}" for s in second_order])
     if isinstance(model, nn.Module):
         was = model.training
@@ -559,10 +560,10 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
                 h2 += float(binary_entropy_bits(torch.tensor(agree / xc.shape[0], dtype=torch.float64)))
             per_layer[name] = {
                 "neurons": n,
-                "psp_norm": z2 / (N * n),
+                "psp_norm_mean_square": z2 / (N * n),
                 "psp_norm_l2": l2 / N,
-                "entropy_first_order": float(h1.sum()) / n,
-                "entropy_second_order_agreement": h2,
+                "entropy1": float(h1.sum()) / n,
+                "entropy2_agreement": h2,
             }
             h1_total += float(h1.sum())
             n_total += n
@@ -571,10 +572,10 @@ def psp_statistics_loop(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_
     return {
         "n_samples": N,
         "layers": list(per_layer),
-        "psp_l2_norm": sum(d["psp_norm"] for d in per_layer.values()),
-        "psp_euclidean_norm": sum(d["psp_norm_l2"] for d in per_layer.values()),
-        "entropy_first_order": h1_total / n_total,
-        "entropy_second_order_agreement": sum(
-            d["entropy_second_order_agreement"] for d in per_layer.values()) / len(per_layer),
+        "psp_norm_mean_square": sum(d["psp_norm_mean_square"] for d in per_layer.values()),
+        "psp_norm_l2": sum(d["psp_norm_l2"] for d in per_layer.values()),
+        "entropy1": h1_total / n_total,
+        "entropy2_agreement": sum(
+            d["entropy2_agreement"] for d in per_layer.values()) / len(per_layer),
         "per_layer": per_layer,
     }

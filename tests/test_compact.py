@@ -13,8 +13,8 @@ from sharpminima.psp import psp_statistics
 from tiny_nets import TinyConv
 
 
-KEYS = ("loss", "psp_l2_norm", "psp_euclidean_norm", "entropy_first_order", "entropy_second_order_agreement",
-        "entropy_second_order_joint")
+KEYS = ("loss", "psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2_agreement",
+        "entropy2_joint")
 
 
 def random_mask(model, keep, seed, keep_biases=True):
@@ -41,8 +41,8 @@ def check(model, mask, x, y, C, joint_max_pairs=300, rtol=1e-5):
         assert b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-9), k
     for name, d in a["per_layer"].items():
         assert b["per_layer"][name]["neurons"] == d["neurons"]
-        for k in ("psp_norm", "entropy_first_order", "entropy_second_order_agreement",
-                  "entropy_second_order_joint"):
+        for k in ("psp_norm_mean_square", "entropy1", "entropy2_agreement",
+                  "entropy2_joint"):
             assert b["per_layer"][name][k] == pytest.approx(d[k], rel=1e-5, abs=1e-9), (name, k)
     # loss-only compaction (drops neurons that feed nothing) keeps the logits too
     net2, _ = compact_model(model, mask, keep_unused=False)

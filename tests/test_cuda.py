@@ -63,8 +63,8 @@ def test_compacted_psp_statistics_on_the_gpu_match_the_cpu():
     net, info = compact_model(gm, {k: v.to(CUDA) for k, v in mask.items()})
     assert net is not None, info
     got = psp_statistics(net, x.to(CUDA), y.to(CUDA), 10, batch_size=100)
-    for k in ("loss", "psp_l2_norm", "psp_euclidean_norm", "entropy_first_order",
-              "entropy_second_order_agreement"):
+    for k in ("loss", "psp_norm_mean_square", "psp_norm_l2", "entropy1",
+              "entropy2_agreement"):
         assert got[k] == pytest.approx(ref[k], rel=1e-4, abs=1e-6), k
 
 

@@ -121,7 +121,7 @@ def test_map_compact_equals_dense_loop(caplog):
     gen = torch.Generator().manual_seed(2)
     x = torch.randn(40, 1, 14, 14, generator=gen)
     y = torch.randint(0, 3, (40,), generator=gen)
-    q = ("loss", "error", "psp_norm", "entropy1", "entropy2_agreement", "entropy2_joint")
+    q = ("loss", "error", "psp_norm_mean_square", "entropy1", "entropy2_agreement", "entropy2_joint")
     caplog.set_level(logging.INFO)
     a = map_plane(TinyConv, plane, x, y, q, batch_size=16, compact=True, joint_max_pairs=50,
                   per_layer=True)
@@ -131,7 +131,7 @@ def test_map_compact_equals_dense_loop(caplog):
     assert a.attrs["compacted"] and not b.attrs["compacted"]
     assert len(a) == 15 and list(a.columns[:4]) == ["i", "j", "a", "b"]
     assert sum("ETA" in m for m in msgs) == 5  # one line per grid row
-    assert "psp_norm:conv1" in a.columns
+    assert "psp_norm_mean_square:conv1" in a.columns
     for col in a.columns:
         assert a[col].to_numpy() == pytest.approx(b[col].to_numpy(), rel=1e-5, abs=1e-9), col
     assert a.attrs["joint_pairs"]["conv1"] == {"pairs": 55, "exact": False}  # all of 11 neurons
@@ -292,29 +292,29 @@ def test_map_at_g_and_s_is_the_recalibrated_g_and_s():
     G, S, mask = bn_pair()
     plane = make_plane(G, S, mask, seed=2, res_a=5, res_b=3)
     x, y = bn_data(40)
-    q = ("loss", "error", "psp_norm", "psp_norm_l2", "entropy1", "entropy2_agreement")
+    q = ("loss", "error", "psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2_agreement")
     gi, si = tuple(plane.meta["g_index"]), tuple(plane.meta["s_index"])
     df = map_plane(TinyRes, plane, x, y, q, batch_size=16, points=[gi, si], per_layer=True)
     assert not df.attrs["compacted"]
     assert df.attrs["batchnorm"] == {"layers": 7, "recalibration_samples": 40, "batch_size": 16}
-    assert "psp_norm:layers.1.relu2" in df.columns
+    assert "psp_norm_mean_square:layers.1.relu2" in df.columns
     for (idx, model), row in zip(((gi, G), (si, S)), df.itertuples()):
         assert (row.i, row.j) == idx
         ref = psp_statistics(recalibrated(model, x, 16), x, y, 3, batch_size=16)
         assert row.loss == pytest.approx(ref["loss"], rel=1e-6)
         assert row.error == pytest.approx(ref["error"])
-        assert row.psp_norm == pytest.approx(ref["psp_l2_norm"], rel=1e-6)
-        assert row.psp_norm_l2 == pytest.approx(ref["psp_euclidean_norm"], rel=1e-6)
-        assert row.entropy1 == pytest.approx(ref["entropy_first_order"], rel=1e-6)
-        assert row.entropy2_agreement == pytest.approx(ref["entropy_second_order_agreement"], rel=1e-6)
+        assert row.psp_norm_mean_square == pytest.approx(ref["psp_norm_mean_square"], rel=1e-6)
+        assert row.psp_norm_l2 == pytest.approx(ref["psp_norm_l2"], rel=1e-6)
+        assert row.entropy1 == pytest.approx(ref["entropy1"], rel=1e-6)
+        assert row.entropy2_agreement == pytest.approx(ref["entropy2_agreement"], rel=1e-6)
     # the old rule (G's stored statistics at every point) fails the check at 1-S by far more
     # than its tolerance, and G's own stored statistics are not what the map uses at G
     s_row, g_row = df.iloc[1], df.iloc[0]
     S_with_g_buffers = TinyRes()
     S_with_g_buffers.load_state_dict(plane_point(plane, 1.0, 0.0))
-    old = measure(S_with_g_buffers.eval(), x, y, 3, 16, ("loss", "psp_norm"))
+    old = measure(S_with_g_buffers.eval(), x, y, 3, 16, ("loss", "psp_norm_mean_square"))
     assert old["loss"] != pytest.approx(s_row.loss, rel=1e-2)
-    assert old["psp_l2_norm"] != pytest.approx(s_row.psp_norm, rel=1e-2)
+    assert old["psp_norm_mean_square"] != pytest.approx(s_row.psp_norm_mean_square, rel=1e-2)
     assert measure(G, x, y, 3, 16, ("loss",))["loss"] != pytest.approx(g_row.loss, rel=1e-3)
     # a setting-controlled number of samples for the statistics (the map still uses all 40)
     sub = map_plane(TinyRes, plane, x, y, ("loss",), batch_size=16, points=[si],
@@ -351,7 +351,7 @@ def test_map_without_batchnorm_is_the_direct_evaluation():
     gen = torch.Generator().manual_seed(9)
     x = torch.randn(60, 784, generator=gen)
     y = torch.randint(0, 10, (60,), generator=gen)
-    q = ("loss", "error", "psp_norm", "entropy1", "entropy2_agreement")
+    q = ("loss", "error", "psp_norm_mean_square", "entropy1", "entropy2_agreement")
     pts = [(0, 0), (1, 1), (3, 1), (4, 2)]
     calls = []
     model = LeNet300()
@@ -365,10 +365,10 @@ def test_map_without_batchnorm_is_the_direct_evaluation():
         direct.load_state_dict(plane_point(plane, row.a, row.b))
         ref = measure(direct.eval(), x, y, 10, 25, q)
         assert row.loss == ref["loss"] and row.error == ref["error"]  # bit for bit
-        assert row.psp_norm == ref["psp_l2_norm"] and row.entropy1 == ref["entropy_first_order"]
-        assert row.entropy2_agreement == ref["entropy_second_order_agreement"]
+        assert row.psp_norm_mean_square == ref["psp_norm_mean_square"] and row.entropy1 == ref["entropy1"]
+        assert row.entropy2_agreement == ref["entropy2_agreement"]
         assert crow.loss == pytest.approx(ref["loss"], rel=1e-5)
-        assert crow.psp_norm == pytest.approx(ref["psp_l2_norm"], rel=1e-5)
+        assert crow.psp_norm_mean_square == pytest.approx(ref["psp_norm_mean_square"], rel=1e-5)
 
 
 def _traj(seed, reached):

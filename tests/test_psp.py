@@ -70,7 +70,7 @@ def brute(model, x, y, C, layers, pairs=None, Z=None):
         Z = capture(model, x, layers)
     ys = y.tolist()
     N = len(ys)
-    out = {"psp_l2_norm": 0.0, "psp_euclidean_norm": 0.0, "per_layer": {}}
+    out = {"psp_norm_mean_square": 0.0, "psp_norm_l2": 0.0, "per_layer": {}}
     h1_all, n_all = 0.0, 0
     agree_layers, joint_layers = [], []
     for name in layers:
@@ -82,10 +82,10 @@ def brute(model, x, y, C, layers, pairs=None, Z=None):
             for i in range(n):
                 sq += z[s][i] ** 2
         norm = sq / (N * n)
-        out["psp_l2_norm"] += norm
+        out["psp_norm_mean_square"] += norm
         # the literal L2 reading: per sample sqrt(sum_i z_i^2), averaged over samples
         euclid = sum(sum(v ** 2 for v in z[s]) ** 0.5 for s in range(N)) / N
-        out["psp_euclidean_norm"] += euclid
+        out["psp_norm_l2"] += euclid
         # first order
         h1 = 0.0
         for i in range(n):
@@ -129,17 +129,17 @@ def brute(model, x, y, C, layers, pairs=None, Z=None):
                 tot += entropy([v / len(idx) for v in cnt.values()])
         joint = tot / len(plist)
         joint_layers.append(joint)
-        out["per_layer"][name] = {"psp_norm": norm, "psp_norm_l2": euclid, "entropy_first_order": h1 / n,
-                                  "entropy_second_order_agreement": H2,
-                                  "entropy_second_order_joint": joint}
-    out["entropy_first_order"] = h1_all / n_all
-    out["entropy_second_order_agreement"] = sum(agree_layers) / len(agree_layers)
-    out["entropy_second_order_joint"] = sum(joint_layers) / len(joint_layers)
+        out["per_layer"][name] = {"psp_norm_mean_square": norm, "psp_norm_l2": euclid, "entropy1": h1 / n,
+                                  "entropy2_agreement": H2,
+                                  "entropy2_joint": joint}
+    out["entropy1"] = h1_all / n_all
+    out["entropy2_agreement"] = sum(agree_layers) / len(agree_layers)
+    out["entropy2_joint"] = sum(joint_layers) / len(joint_layers)
     return out
 
 
-KEYS = ("psp_l2_norm", "psp_euclidean_norm", "entropy_first_order",
-        "entropy_second_order_agreement", "entropy_second_order_joint")
+KEYS = ("psp_norm_mean_square", "psp_norm_l2", "entropy1",
+        "entropy2_agreement", "entropy2_joint")
 
 
 def data(shape, N=24, C=4, present=3, seed=0):
@@ -195,7 +195,7 @@ def test_joint_sampled_pairs_reported_and_exact_on_them():
             pairs[name] = pl
     assert set(pairs) == {"conv1", "conv2"}  # fc1: 10 pairs <= 40, exact
     ref = brute(model, x, y, 4, layers, pairs=pairs)
-    assert got["entropy_second_order_joint"] == pytest.approx(ref["entropy_second_order_joint"], rel=1e-6)
+    assert got["entropy2_joint"] == pytest.approx(ref["entropy2_joint"], rel=1e-6)
     assert got["per_layer"]["conv1"]["joint_exact"] is False
     assert got["per_layer"]["conv1"]["joint_pairs"] == 45
     assert got["per_layer"]["fc1"]["joint_exact"] is True
@@ -210,9 +210,9 @@ def test_batch_size_invariance_and_ranges():
     b = psp_statistics(model, x, y, 4, batch_size=1000, second_order=("agreement", "joint"))
     for k in KEYS:  # fp32 convolutions may round differently per batch size
         assert a[k] == pytest.approx(b[k], rel=1e-6)
-    assert 0 <= a["entropy_first_order"] <= 4
-    assert 0 <= a["entropy_second_order_agreement"] <= 4
-    assert 0 <= a["entropy_second_order_joint"] <= 2 * 4
+    assert 0 <= a["entropy1"] <= 4
+    assert 0 <= a["entropy2_agreement"] <= 4
+    assert 0 <= a["entropy2_joint"] <= 2 * 4
 
 
 def test_hidden_layers_of_registry_models():
@@ -295,7 +295,7 @@ def test_psp_neuron_count_dry_run_leaves_batchnorm_alone():
     model = tiny_resnet().train()
     ref = tiny_resnet().train()
     x, y = data((3, 4, 4), N=12, seed=7)
-    measure(model, x, y, 4, quantities=("psp_norm",))
+    measure(model, x, y, 4, quantities=("psp_norm_mean_square",))
     with torch.no_grad():
         ref(x)  # the measured pass alone (one batch, train mode)
     assert model.training
@@ -363,7 +363,7 @@ def test_constant_layout_closed_form():
     part.observe("l", z[:, alive])
     a, b = full.result(), part.result()
     for k in KEYS:  # per-sample sums of z^2 are fp32 in the full layer, exact for constants
-        assert a[k] == pytest.approx(b[k], rel=1e-7 if k == "psp_euclidean_norm" else 1e-9), k
+        assert a[k] == pytest.approx(b[k], rel=1e-7 if k == "psp_norm_l2" else 1e-9), k
 
 
 def test_bad_definition_rejected():
@@ -388,11 +388,11 @@ def test_joint_sees_which_neurons_fire_together_agreement_does_not():
     mixed = torch.tensor([[1.0, 1, -1, -1], [-1, -1, 1, 1], [1, -1, 1, -1],
                           [-1, 1, -1, 1], [1, -1, -1, 1], [-1, 1, 1, -1]] * 2)
     g, m = result(groups), result(mixed)
-    assert g["entropy_second_order_agreement"] == pytest.approx(m["entropy_second_order_agreement"])
-    assert g["entropy_second_order_joint"] < m["entropy_second_order_joint"] - 0.1
+    assert g["entropy2_agreement"] == pytest.approx(m["entropy2_agreement"])
+    assert g["entropy2_joint"] < m["entropy2_joint"] - 0.1
     # by hand, in bits: grouped, every pair takes two joint states half the time each (1 bit);
     # mixed (all six 2-of-4 patterns), every pair takes (1,1) and (0,0) once, (1,0) and
     # (0,1) twice in six samples
-    assert g["entropy_second_order_joint"] == pytest.approx(1.0)
+    assert g["entropy2_joint"] == pytest.approx(1.0)
     h = 2 * (1 / 6) * math.log2(6) + 2 * (1 / 3) * math.log2(3)
-    assert m["entropy_second_order_joint"] == pytest.approx(h)
+    assert m["entropy2_joint"] == pytest.approx(h)
