@@ -166,6 +166,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     ``forward``: computes the model's logits another way (its compacted network)."""
     was_training = model.training
     model.eval()
+    # Conv nets run ~2x faster on this CPU in channels-last layout (LeNet-5 over 10,000
+    # images, 1 thread: 2.5 s against 5.2 s), the layout they train and validate in (Trainer);
+    # a model handed over in the standard layout gets it back afterwards.
+    convert = forward is None and x.device.type == "cpu" and _standard_layout_convs(model)
+    if convert:
+        model.to(memory_format=torch.channels_last)
     forward = forward or model
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
     wrong = torch.zeros((), device=x.device, dtype=torch.int64)
@@ -175,8 +181,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
         wrong += (out.argmax(1) != yb).sum()
     model.train(was_training)
+    if convert:
+        model.to(memory_format=torch.contiguous_format)
     n = max(len(x), 1)
     return {"loss": float(loss_sum) / n, "error": 100.0 * float(wrong) / n}
+
+
+def _standard_layout_convs(model: nn.Module) -> bool:
+    """Whether ``model`` has a Conv2d whose weight is in the standard, not the channels-last, layout."""
+    return any(isinstance(m, nn.Conv2d) and not m.weight.is_contiguous(memory_format=torch.channels_last)
+               for m in model.modules())
 
 
 class Callback:
