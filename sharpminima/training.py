@@ -166,31 +166,36 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     ``forward``: computes the model's logits another way (its compacted network)."""
     was_training = model.training
     model.eval()
-    # Conv nets run ~2x faster on this CPU in channels-last layout (LeNet-5 over 10,000
-    # images, 1 thread: 2.5 s against 5.2 s), the layout they train and validate in (Trainer);
-    # a model handed over in the standard layout gets it back afterwards.
-    convert = forward is None and x.device.type == "cpu" and _standard_layout_convs(model)
+    # a conv net handed over in the standard layout is evaluated channels-last (LeNet-5 over
+    # 10,000 images, 1 thread: 2.75 s against 5.2 s) and handed back as it came
+    convert = (forward is None and channels_last_pays(model, x.device)
+               and not all(m.weight.is_contiguous(memory_format=torch.channels_last)
+                           for m in model.modules() if isinstance(m, nn.Conv2d)))
     if convert:
         model.to(memory_format=torch.channels_last)
     forward = forward or model
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
     wrong = torch.zeros((), device=x.device, dtype=torch.int64)
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        out = forward(xb)
-        loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
-        wrong += (out.argmax(1) != yb).sum()
-    model.train(was_training)
-    if convert:
-        model.to(memory_format=torch.contiguous_format)
+    try:
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            out = forward(xb)
+            loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
+            wrong += (out.argmax(1) != yb).sum()
+    finally:
+        model.train(was_training)
+        if convert:
+            model.to(memory_format=torch.contiguous_format)
     n = max(len(x), 1)
     return {"loss": float(loss_sum) / n, "error": 100.0 * float(wrong) / n}
 
 
-def _standard_layout_convs(model: nn.Module) -> bool:
-    """Whether ``model`` has a Conv2d whose weight is in the standard, not the channels-last, layout."""
-    return any(isinstance(m, nn.Conv2d) and not m.weight.is_contiguous(memory_format=torch.channels_last)
-               for m in model.modules())
+def channels_last_pays(model: nn.Module, device) -> bool:
+    """Whether ``model`` computes in channels-last layout on ``device``: conv nets on the CPU
+    (oneDNN's native layout: training ~1.3-1.4x faster, benchmarks/bench_training.py;
+    evaluation ~2x). Values are the same up to fp32 summation order."""
+    return (torch.device(device).type == "cpu"
+            and any(isinstance(m, nn.Conv2d) for m in model.modules()))
 
 
 class Callback:
@@ -310,11 +315,8 @@ class Trainer:
                  callbacks=(), augment=None, selection="last", fingerprint=None, name="train"):
         self.device = torch.device(device)
         self.model = model.to(device)
-        # Conv nets train ~1.3-1.4x faster on this CPU in channels-last layout (oneDNN's
-        # native one; benchmarks/bench_training.py). Values are the same up to fp32 summation
-        # order; train() restores the standard layout before it returns the model.
-        self.channels_last = (self.device.type == "cpu"
-                              and any(isinstance(m, nn.Conv2d) for m in model.modules()))
+        # train() restores the standard layout before it returns the model
+        self.channels_last = channels_last_pays(model, self.device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.data = data
