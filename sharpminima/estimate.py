@@ -258,6 +258,7 @@ def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeat
     """:class:`SparseTimes` of a panel (timed here)."""
     from .compact import trace_sequential
     from .pruning import magnitude_mask
+    from .training import compacted_network
 
     spec = DATASETS[panel["dataset"]]
     kw = dict(model_name=panel["model"], dataset=panel["dataset"], batch_size=panel["dense"]["batch_size"],
@@ -267,8 +268,18 @@ def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeat
     model = build_model(panel["model"], num_classes=spec.num_classes)
     if trace_sequential(model)[0] is None or kw["compact"] == "never":  # every masked job computes dense
         return SparseTimes(dense, [], [], [])
+    def masked(mask, state) -> StepTimes:
+        """Timed where the job computes through the compacted network; where the run's rule
+        keeps the dense path, the dense step's times (the same arithmetic but for the mask
+        products, under 1 % of a LeNet step): timing it again would only add noise."""
+        m_ = build_model(panel["model"], num_classes=spec.num_classes)
+        m_.load_state_dict(state)
+        if compacted_network(m_, mask, spec.input_shape, kw["compact"], device)[0] is None:
+            return dense
+        return time_steps(**kw, mask=mask, state=state)
+
     phases, ref = reference_masks(results, name)
-    lob = [(p, time_steps(**kw, mask=m, state=st)) for p, st, m in ref]
+    lob = [(p, masked(m, st)) for p, st, m in ref]
     mag = []
     dense_model = None if results is None else Path(results) / name / "dense" / "s0" / "model.pt"
     if dense_model is not None and dense_model.exists():  # one-shot: the trained model's magnitudes
@@ -276,7 +287,7 @@ def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeat
             model.load_state_dict(torch.load(dense_model, map_location="cpu", weights_only=True))
             m = magnitude_mask(model, float(t) / 100.0)
             m.apply(model)
-            mag.append((float(t), time_steps(**kw, mask=m, state=model.state_dict())))
+            mag.append((float(t), masked(m, model.state_dict())))
     return SparseTimes(dense, lob, mag, phases)
 
 

@@ -253,30 +253,17 @@ class Compaction:
             return None
         if mask is self.mask:
             return self.net
-        from .compact import compact_model
-
         self.mask, self.net = mask, None
         t0 = time.perf_counter()
-        net, info = compact_model(trainer.model, mask)
+        net, self.info = compacted_network(trainer.model, mask, input_shape, self.mode, trainer.device)
         if net is None:
-            self.info = {"compacted": False, "reason": info["reason"]}
-            _log.info(f"[{self.name}] dense path: {info['reason']}")
-            return None
-        ours, full = net.multiply_adds(input_shape)
-        ratio = ours / max(full, 1)
-        layers = ", ".join(f"{k} {v['alive']}/{v['units']}" for k, v in info["layers"].items())
-        self.info = {"compacted": self.mode == "always" or compaction_pays(ours, full, trainer.device),
-                     "multiply_add_ratio": round(ratio, 4), "alive_units": layers}
-        if not self.info["compacted"]:
-            _log.info(f"[{self.name}] dense path: the compacted network would compute {ratio:.0%} of the "
-                      f"dense multiply-adds, saving {full - ours:,} per sample, on {trainer.device} "
-                      "(training.compaction_pays)")
+            _log.info(f"[{self.name}] dense path: {self.info['reason']}")
             return None
         self.net, self.nhwc = net, trainer.channels_last
         self.params = dict(trainer.model.named_parameters())
         _log.info(f"[{self.name}] compacted path at {100 * mask.pruned_fraction:.2f} % pruned: alive units "
-                  f"{layers}; {ratio:.1%} of the dense multiply-adds (built in "
-                  f"{time.perf_counter() - t0:.2f}s)")
+                  f"{self.info['alive_units']}; {self.info['multiply_add_ratio']:.1%} of the dense multiply-adds "
+                  f"(built in {time.perf_counter() - t0:.2f}s)")
         return net
 
     def logits(self, xb):
@@ -297,15 +284,31 @@ class Compaction:
         compacted; else None (the dense path). For LOBSTER's threshold trials: a network is
         built per trial (~10-30 ms for a LeNet, against ~200 ms for a dense LeNet-5
         validation pass)."""
-        if self.mode == "never":
-            return None
-        from .compact import compact_model
+        return compacted_network(trainer.model, mask, input_shape, self.mode, trainer.device)[0]
 
-        net, _ = compact_model(trainer.model, mask)
-        if net is None:
-            return None
-        ours, full = net.multiply_adds(input_shape)
-        return net if self.mode == "always" or compaction_pays(ours, full, trainer.device) else None
+
+def compacted_network(model: nn.Module, mask, input_shape, mode: str, device):
+    """``(net, info)``: the compacted network of ``model`` under ``mask`` (``{name: bool
+    tensor}``) where ``mode`` (:data:`COMPACT_MODES`) and :func:`compaction_pays` have it
+    compute, else ``(None, info)`` with ``info["reason"]``. The one decision the training
+    steps, LOBSTER's threshold trials and the estimate take."""
+    if mode == "never" or mask is None:
+        return None, {"compacted": False, "reason": "compact_training: never" if mask is not None else "no mask"}
+    from .compact import compact_model
+
+    net, info = compact_model(model, mask)
+    if net is None:
+        return None, {"compacted": False, "reason": info["reason"]}
+    ours, full = net.multiply_adds(input_shape)
+    ratio = ours / max(full, 1)
+    out = {"compacted": mode == "always" or compaction_pays(ours, full, device),
+           "multiply_add_ratio": round(ratio, 4),
+           "alive_units": ", ".join(f"{k} {v['alive']}/{v['units']}" for k, v in info["layers"].items())}
+    if not out["compacted"]:
+        out["reason"] = (f"the compacted network would compute {ratio:.0%} of the dense multiply-adds, "
+                         f"saving {full - ours:,} per sample, on {device} (training.compaction_pays)")
+        return None, out
+    return net, out
 
 
 class Trainer:
