@@ -130,7 +130,7 @@ def settings_for(step):
                 out[wildcards.pruner] = {"recipe": out["retrain"]}
         elif step == "gradual":
             block = dict(p.get(wildcards.pruner) or {})
-            block["recipe"] = block.get("recipe") or p["dense"]
+            block["recipe"] = _settings.gradual_recipe(p, wildcards.pruner)
             out[wildcards.pruner] = block
         elif step != "landscape":  # the landscape needs the data settings only
             key = {"oneshot": "oneshot_finetune"}.get(step, step)

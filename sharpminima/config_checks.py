@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from .datasets import DATASETS
 from .gradual import GRADUAL_METHODS
 from .retraining import RETRAINING_METHODS
-from .settings import gradual_methods, retrain_seeds, seeds_of
+from .settings import gradual_methods, gradual_recipe, retrain_seeds, seeds_of
 
 
 def schema_problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
@@ -181,5 +181,5 @@ def rule_problems(config: Mapping[str, Any]) -> list[str]:
             check = GRADUAL_METHODS[m].validate if m in GRADUAL_METHODS else None
             if check:
                 block = p.get(m) or {}
-                problems += [f"panels.{name}.{m}.{q}" for q in check(block, block.get("recipe") or p["dense"])]
+                problems += [f"panels.{name}.{m}.{q}" for q in check(block, gradual_recipe(p, m))]
     return problems

@@ -58,8 +58,8 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .settings import (gradual_methods, gradual_seeds, method_targets, retrain_recipe, retrain_seeds,
-                       retrain_targets, retrained_seed, seeds_of)
+from .settings import (gradual_methods, gradual_recipe, gradual_seeds, method_targets, retrain_recipe,
+                       retrain_seeds, retrain_targets, retrained_seed, seeds_of)
 from .imp import rounds_to_reach
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device
@@ -339,7 +339,7 @@ def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) ->
             if seed not in gradual_seeds(cfg, panel, g):
                 continue
             block = panel.get(g) or {}
-            e = (block.get("recipe") or panel["dense"])["epochs"]
+            e = gradual_recipe(panel, g)["epochs"]
             if g == "lobster":
                 events = e // (int(block["pwe"]) + 1)
                 job("gradual:lobster", e, step=st.lobster_step(),

@@ -153,12 +153,14 @@ def _summary(trainer, data, recipe) -> dict:
             "epochs": trainer.epoch}
 
 
-def gradual_recipe(panel: dict, panel_name: str, method: str) -> tuple[Recipe, dict]:
-    """A gradual method's training recipe (its block's ``recipe``, else the panel's dense
-    recipe) and the rest of its block (the method's settings)."""
+def _gradual_run(panel: dict, panel_name: str, method: str) -> tuple[Recipe, dict]:
+    """A gradual method's training recipe (``settings.gradual_recipe``) and the rest of its
+    block (the method's settings)."""
+    from .settings import gradual_recipe
+
     cfg = dict(panel.get(method) or {})
-    recipe_cfg = cfg.pop("recipe", None) or panel["dense"]
-    return _recipe(panel, recipe_cfg, f"panels.{panel_name}.{method}.recipe"), cfg
+    cfg.pop("recipe", None)
+    return _recipe(panel, gradual_recipe(panel, method), f"panels.{panel_name}.{method}.recipe"), cfg
 
 
 def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_path, seed: int,
@@ -182,7 +184,7 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
     timer = Timer()
     device = setup(panel, device_spec, threads)
     module, settings_cls = load(method)
-    recipe, cfg = gradual_recipe(panel, panel_name, method)
+    recipe, cfg = _gradual_run(panel, panel_name, method)
     settings = settings_cls.from_dict(cfg, where=f"panels.{panel_name}.{method}")
     data = load_panel_data(panel, data_dir, split_path, device)
     state_dir = Path(state_dir)

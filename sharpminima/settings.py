@@ -74,6 +74,12 @@ def retrain_targets(cfg: Mapping[str, Any], panel: str | Mapping[str, Any]) -> d
     return {m: ts for m, ts in pairs.items() if m in gradual and ts}
 
 
+def gradual_recipe(panel: Mapping[str, Any], method: str) -> dict:
+    """The recipe a gradual method trains with on a panel: the ``recipe`` of its block
+    (``panels.<p>.<method>``), else the panel's dense recipe."""
+    return dict((panel.get(method) or {}).get("recipe") or panel["dense"])
+
+
 def retrain_recipe(panel: Mapping[str, Any], method: str, gradual: str | None = None) -> dict:
     """The recipe a retraining method (``retraining.RETRAINING_METHODS``) trains with on a
     panel: the ``recipe`` of its own block (``panels.<p>.<method>``), else the panel's
@@ -86,7 +92,7 @@ def retrain_recipe(panel: Mapping[str, Any], method: str, gradual: str | None = 
         if gradual is None:
             raise ValueError(f"retrain_recipe: {method} trains with the gradual run's recipe: "
                              "name the gradual method")
-        return dict((panel.get(gradual) or {}).get("recipe") or panel["dense"])
+        return gradual_recipe(panel, gradual)
     own = (panel.get(method) or {}).get("recipe")
     return dict(own or panel.get("retrain") or panel["dense"])
 
