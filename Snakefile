@@ -26,4 +26,4 @@ include: "rules/figures.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        paths.all_targets(config),

@@ -27,7 +27,7 @@ rule split:
     input:
         manifest=lambda wc: manifest_path(wc.dataset),
     output:
-        split="results/splits/{dataset}.json",
+        split=paths.SPLIT,
     log:
         "logs/splits/{dataset}.log",
     conda:

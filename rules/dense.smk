@@ -6,21 +6,21 @@ rule train_dense:
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
-        model="results/{panel}/dense/s{seed}/model.pt",
-        init="results/{panel}/dense/s{seed}/init.pt",
-        metrics="results/{panel}/dense/s{seed}/metrics.json",
+        model=f"{paths.DENSE}/model.pt",
+        init=f"{paths.DENSE}/init.pt",
+        metrics=f"{paths.DENSE}/metrics.json",
     log:
-        "logs/{panel}/dense/s{seed}.log",
+        paths.log(paths.DENSE),
     benchmark:
-        "results/benchmarks/{panel}/dense/s{seed}.tsv"
+        paths.benchmark(paths.DENSE)
     # one-shot pruning waits for it
     priority: 20
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("dense"),
@@ -28,6 +28,6 @@ rule train_dense:
         device=config["device"],
         selection=config["selection"],
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
-        checkpoint=lambda wc: f"results/{wc.panel}/dense/s{wc.seed}/train_state.ckpt",
+        checkpoint=lambda wc: paths.file_in(paths.DENSE, "train_state.ckpt", wc),
     script:
         "../workflow_scripts/train_dense.py"

@@ -8,18 +8,18 @@ rule similarity:
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
-        table="results/{panel}/features/similarity.csv",
-        meta="results/{panel}/features/similarity.json",
+        table=f"{paths.FEATURES}/similarity.csv",
+        meta=f"{paths.FEATURES}/similarity.json",
     log:
-        "logs/{panel}/features/similarity.log",
+        paths.log(paths.FEATURES, "similarity"),
     benchmark:
-        "results/benchmarks/{panel}/features/similarity.tsv"
+        paths.benchmark(paths.FEATURES, "similarity")
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
@@ -37,18 +37,18 @@ rule transfer:
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
-        table="results/{panel}/features/transfer_{dataset}.csv",
-        meta="results/{panel}/features/transfer_{dataset}.json",
+        table=f"{paths.FEATURES}/transfer_{{dataset}}.csv",
+        meta=f"{paths.FEATURES}/transfer_{{dataset}}.json",
     log:
-        "logs/{panel}/features/transfer_{dataset}.log",
+        paths.log(paths.FEATURES, "transfer_{dataset}"),
     benchmark:
-        "results/benchmarks/{panel}/features/transfer_{dataset}.tsv"
+        paths.benchmark(paths.FEATURES, "transfer_{dataset}")
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
@@ -73,17 +73,17 @@ localrules:
 
 rule similarity_figure:
     input:
-        table="results/{panel}/features/similarity.csv",
+        table=f"{paths.FEATURES}/similarity.csv",
     output:
         pdf=report(
-            "results/figures/similarity/{panel}.pdf",
+            f"{paths.FIGURES}/similarity/{{panel}}.pdf",
             caption="../report/similarity.rst",
             category="5. Features beyond the paper",
         ),
-        png="results/figures/similarity/{panel}.png",
-        csv="results/figures/similarity/{panel}.csv",
+        png=f"{paths.FIGURES}/similarity/{{panel}}.png",
+        csv=f"{paths.FIGURES}/similarity/{{panel}}.csv",
     log:
-        "logs/figures/similarity/{panel}.log",
+        paths.log(paths.FIGURES, "similarity/{panel}"),
     conda:
         "../envs/sharpminima.yaml"
     params:
@@ -94,24 +94,24 @@ rule similarity_figure:
 
 rule transfer_figure:
     input:
-        table="results/{panel}/features/transfer_{dataset}.csv",
+        table=f"{paths.FEATURES}/transfer_{{dataset}}.csv",
     output:
         pdf=report(
-            "results/figures/transfer/{panel}_to_{dataset}.pdf",
+            f"{paths.FIGURES}/transfer/{{panel}}_to_{{dataset}}.pdf",
             caption="../report/transfer.rst",
             category="5. Features beyond the paper",
         ),
-        png="results/figures/transfer/{panel}_to_{dataset}.png",
-        csv="results/figures/transfer/{panel}_to_{dataset}.csv",
+        png=f"{paths.FIGURES}/transfer/{{panel}}_to_{{dataset}}.png",
+        csv=f"{paths.FIGURES}/transfer/{{panel}}_to_{{dataset}}.csv",
         entropy_pdf=report(
-            "results/figures/entropy_transfer/{panel}_to_{dataset}.pdf",
+            f"{paths.FIGURES}/entropy_transfer/{{panel}}_to_{{dataset}}.pdf",
             caption="../report/transfer.rst",
             category="5. Features beyond the paper",
         ),
-        entropy_png="results/figures/entropy_transfer/{panel}_to_{dataset}.png",
-        entropy_csv="results/figures/entropy_transfer/{panel}_to_{dataset}.csv",
+        entropy_png=f"{paths.FIGURES}/entropy_transfer/{{panel}}_to_{{dataset}}.png",
+        entropy_csv=f"{paths.FIGURES}/entropy_transfer/{{panel}}_to_{{dataset}}.csv",
     log:
-        "logs/figures/transfer/{panel}_to_{dataset}.log",
+        paths.log(paths.FIGURES, "transfer/{panel}_to_{dataset}"),
     conda:
         "../envs/sharpminima.yaml"
     params:

@@ -15,14 +15,14 @@ rule fig1:
         unpack(fig1_inputs),
     output:
         pdf=report(
-            "results/figures/{figure}.pdf",
+            f"{paths.FIGURES}/{{figure}}.pdf",
             caption="../report/fig1.rst",
             category="2. Fig. 1",
         ),
-        png="results/figures/{figure}.png",
-        csv="results/figures/{figure}.csv",
+        png=f"{paths.FIGURES}/{{figure}}.png",
+        csv=f"{paths.FIGURES}/{{figure}}.csv",
     log:
-        "logs/figures/{figure}.log",
+        paths.log(paths.FIGURES, "{figure}"),
     conda:
         "../envs/sharpminima.yaml"
     params:
@@ -40,11 +40,11 @@ rule fig1:
 
 rule fig1_table:
     input:
-        csv=[f"results/figures/{f}.csv" for f in FIGURE_PANEL],
+        csv=[f"{paths.FIGURES}/{f}.csv" for f in FIGURE_PANEL],
     output:
-        table="results/tables/fig1.csv",
+        table=f"{paths.TABLES}/fig1.csv",
     log:
-        "logs/tables/fig1.log",
+        paths.log(paths.TABLES, "fig1"),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -53,18 +53,18 @@ rule fig1_table:
 
 rule landscape_figure:
     input:
-        table=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
-        meta=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
+        table=landscape_map("csv"),
+        meta=landscape_map("json"),
     output:
         pdf=report(
-            "results/figures/landscape/{panel}/{pruner}/{lfig}.pdf",
+            f"{paths.LANDSCAPE_FIGURES_DIR}/{{lfig}}.pdf",
             caption="../report/landscape.rst",
             category="4. Landscape of every panel and method",
         ),
-        png="results/figures/landscape/{panel}/{pruner}/{lfig}.png",
-        csv="results/figures/landscape/{panel}/{pruner}/{lfig}.csv",
+        png=f"{paths.LANDSCAPE_FIGURES_DIR}/{{lfig}}.png",
+        csv=f"{paths.LANDSCAPE_FIGURES_DIR}/{{lfig}}.csv",
     log:
-        "logs/figures/landscape/{panel}/{pruner}/{lfig}.log",
+        paths.log(paths.LANDSCAPE_FIGURES_DIR, "{lfig}"),
     wildcard_constraints:
         lfig=_alternatives(MAP_FIGURES),
     conda:
@@ -76,35 +76,35 @@ rule landscape_figure:
 # the paper's Fig. 2a, 3, 4a, 4b: the first landscape (landscape.panel, landscape.methods[0])
 use rule landscape_figure as paper_landscape_figure with:
     input:
-        table=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.csv",
-        meta=lambda wc: f"{LANDSCAPE_DIR}/{LANDSCAPE_MAP_KIND[wc.lfig]}.json",
+        table=lambda wc: f"{LANDSCAPE_DIR}/{MAP_FIGURES[wc.lfig].map_kind}.csv",
+        meta=lambda wc: f"{LANDSCAPE_DIR}/{MAP_FIGURES[wc.lfig].map_kind}.json",
     output:
         pdf=report(
-            "results/figures/{lfig}.pdf",
+            f"{paths.FIGURES}/{{lfig}}.pdf",
             caption="../report/landscape.rst",
             category="3. Landscape",
         ),
-        png="results/figures/{lfig}.png",
-        csv="results/figures/{lfig}.csv",
+        png=f"{paths.FIGURES}/{{lfig}}.png",
+        csv=f"{paths.FIGURES}/{{lfig}}.csv",
     log:
-        "logs/figures/{lfig}.log",
+        paths.log(paths.FIGURES, "{lfig}"),
 
 
 rule fig2b:
     input:
-        points=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/hessian.csv",
-        meta=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/hessian.json",
-        map=lambda wc: f"{landscape_dir(wc.panel, wc.pruner)}/hessian_map.csv",
+        points=f"{paths.LANDSCAPE}/hessian.csv",
+        meta=f"{paths.LANDSCAPE}/hessian.json",
+        map=f"{paths.LANDSCAPE}/hessian_map.csv",
     output:
         pdf=report(
-            "results/figures/landscape/{panel}/{pruner}/fig2b.pdf",
+            f"{paths.LANDSCAPE_FIGURES_DIR}/fig2b.pdf",
             caption="../report/fig2b.rst",
             category="4. Landscape of every panel and method",
         ),
-        png="results/figures/landscape/{panel}/{pruner}/fig2b.png",
-        csv="results/figures/landscape/{panel}/{pruner}/fig2b.csv",
+        png=f"{paths.LANDSCAPE_FIGURES_DIR}/fig2b.png",
+        csv=f"{paths.LANDSCAPE_FIGURES_DIR}/fig2b.csv",
     log:
-        "logs/figures/landscape/{panel}/{pruner}/fig2b.log",
+        paths.log(paths.LANDSCAPE_FIGURES_DIR, "fig2b"),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -118,11 +118,11 @@ use rule fig2b as paper_fig2b with:
         map=f"{LANDSCAPE_DIR}/hessian_map.csv",
     output:
         pdf=report(
-            "results/figures/fig2b.pdf",
+            f"{paths.FIGURES}/fig2b.pdf",
             caption="../report/fig2b.rst",
             category="3. Landscape",
         ),
-        png="results/figures/fig2b.png",
-        csv="results/figures/fig2b.csv",
+        png=f"{paths.FIGURES}/fig2b.png",
+        csv=f"{paths.FIGURES}/fig2b.csv",
     log:
-        "logs/figures/fig2b.log",
+        paths.log(paths.FIGURES, "fig2b"),

@@ -8,18 +8,18 @@ rule plane:
     input:
         unpack(plane_inputs),
     output:
-        plane="results/landscape/{panel}/{pruner}/plane.pt",
-        meta="results/landscape/{panel}/{pruner}/plane.json",
+        plane=f"{paths.LANDSCAPE}/plane.pt",
+        meta=f"{paths.LANDSCAPE}/plane.json",
     log:
-        "logs/landscape/{panel}/{pruner}/plane.log",
+        paths.log(paths.LANDSCAPE, "plane"),
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
         "../envs/sharpminima.yaml"
     params:
         panel=settings_for("landscape"),
-        target=lambda wc: landscape_target(wc.panel),
-        retrain_seed=lambda wc: landscape_retrain_seed(wc.panel),
+        target=lambda wc: _settings.landscape_target(config, wc.panel),
+        retrain_seed=LANDSCAPE["retrain_seed"],
         settings=LANDSCAPE_SETTINGS,
     script:
         "../workflow_scripts/plane.py"
@@ -29,24 +29,24 @@ rule plane_map:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        plane="results/landscape/{panel}/{pruner}/plane.pt",
+        plane=f"{paths.LANDSCAPE}/plane.pt",
     output:
-        table="results/landscape/{panel}/{pruner}/{kind}.csv",
-        meta="results/landscape/{panel}/{pruner}/{kind}.json",
+        table=f"{paths.LANDSCAPE}/{{map_kind}}.csv",
+        meta=f"{paths.LANDSCAPE}/{{map_kind}}.json",
     log:
-        "logs/landscape/{panel}/{pruner}/{kind}.log",
+        paths.log(paths.LANDSCAPE, "{map_kind}"),
     benchmark:
-        "results/benchmarks/landscape/{panel}/{pruner}/{kind}.tsv"
+        paths.benchmark(paths.LANDSCAPE, "{map_kind}")
     wildcard_constraints:
-        kind=_alternatives(MAP_KINDS),
+        map_kind=_alternatives(MAP_KINDS),
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
@@ -61,24 +61,24 @@ rule hessian:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        plane="results/landscape/{panel}/{pruner}/plane.pt",
+        plane=f"{paths.LANDSCAPE}/plane.pt",
     output:
-        points="results/landscape/{panel}/{pruner}/hessian.csv",
-        meta="results/landscape/{panel}/{pruner}/hessian.json",
-        map="results/landscape/{panel}/{pruner}/hessian_map.csv",
-        readings="results/landscape/{panel}/{pruner}/hessian_readings.csv",
+        points=f"{paths.LANDSCAPE}/hessian.csv",
+        meta=f"{paths.LANDSCAPE}/hessian.json",
+        map=f"{paths.LANDSCAPE}/hessian_map.csv",
+        readings=f"{paths.LANDSCAPE}/hessian_readings.csv",
     log:
-        "logs/landscape/{panel}/{pruner}/hessian.log",
+        paths.log(paths.LANDSCAPE, "hessian"),
     benchmark:
-        "results/benchmarks/landscape/{panel}/{pruner}/hessian.tsv"
+        paths.benchmark(paths.LANDSCAPE, "hessian")
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
@@ -93,22 +93,22 @@ rule landscape_probe:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        plane="results/landscape/{panel}/{pruner}/plane.pt",
+        plane=f"{paths.LANDSCAPE}/plane.pt",
     output:
-        table="results/landscape/{panel}/{pruner}/probe.csv",
-        meta="results/landscape/{panel}/{pruner}/probe.json",
+        table=f"{paths.LANDSCAPE}/probe.csv",
+        meta=f"{paths.LANDSCAPE}/probe.json",
     log:
-        "logs/landscape/{panel}/{pruner}/probe.log",
+        paths.log(paths.LANDSCAPE, "probe"),
     benchmark:
-        "results/benchmarks/landscape/{panel}/{pruner}/probe.tsv"
+        paths.benchmark(paths.LANDSCAPE, "probe")
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("oneshot"),
@@ -125,24 +125,24 @@ rule landscape_points:
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
-        table="results/landscape/{panel}/{pruner}/points.csv",
-        meta="results/landscape/{panel}/{pruner}/points.json",
+        table=f"{paths.LANDSCAPE}/points.csv",
+        meta=f"{paths.LANDSCAPE}/points.json",
     log:
-        "logs/landscape/{panel}/{pruner}/points.log",
+        paths.log(paths.LANDSCAPE, "points"),
     benchmark:
-        "results/benchmarks/landscape/{panel}/{pruner}/points.tsv"
+        paths.benchmark(paths.LANDSCAPE, "points")
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
-        target=lambda wc: landscape_target(wc.panel),
+        target=lambda wc: _settings.landscape_target(config, wc.panel),
         settings=LANDSCAPE_SETTINGS,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],

@@ -7,21 +7,21 @@ rule gradual:
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
-        trajectory="results/{panel}/{pruner}/s{seed}/trajectory.json",
-        snapshots="results/{panel}/{pruner}/s{seed}/snapshots.pt",
-        init="results/{panel}/{pruner}/s{seed}/init.pt",
+        trajectory=f"{paths.GRADUAL}/trajectory.json",
+        snapshots=f"{paths.GRADUAL}/snapshots.pt",
+        init=f"{paths.GRADUAL}/init.pt",
     log:
-        "logs/{panel}/{pruner}/s{seed}.log",
+        paths.log(paths.GRADUAL),
     benchmark:
-        "results/benchmarks/{panel}/{pruner}/s{seed}.tsv"
+        paths.benchmark(paths.GRADUAL)
     # the longest jobs, which every retraining and the landscape wait for, start first
     priority: 30
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("gradual"),
@@ -30,10 +30,10 @@ rule gradual:
         device=config["device"],
         # only where the method's snapshots depend on it (not LOBSTER's: its own rule)
         selection=lambda wc: (
-            config["selection"] if GRADUAL_METHODS[wc.pruner].uses_selection else None
+            config["selection"] if GRADUAL_METHODS[wc.gradual].uses_selection else None
         ),
         # resumable state of an interrupted run (not an output, so a failed job keeps it)
-        state_dir=lambda wc: f"results/{wc.panel}/{wc.pruner}/s{wc.seed}/resume",
+        state_dir=lambda wc: paths.file_in(paths.GRADUAL, "resume", wc),
     script:
         "../workflow_scripts/gradual.py"
 
@@ -42,35 +42,35 @@ rule retrain:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        trajectory="results/{panel}/{pruner}/s{seed}/trajectory.json",
-        snapshots="results/{panel}/{pruner}/s{seed}/snapshots.pt",
-        init="results/{panel}/{pruner}/s{seed}/init.pt",
+        trajectory=f"{paths.GRADUAL}/trajectory.json",
+        snapshots=f"{paths.GRADUAL}/snapshots.pt",
+        init=f"{paths.GRADUAL}/init.pt",
     output:
-        metrics="results/{panel}/{pruner}/{method}/s{seed}/t{target}/metrics.json",
-        models="results/{panel}/{pruner}/{method}/s{seed}/t{target}/models.pt",
+        metrics=f"{paths.RETRAINING}/metrics.json",
+        models=f"{paths.RETRAINING}/models.pt",
     log:
-        "logs/{panel}/{pruner}/{method}/s{seed}/t{target}.log",
+        paths.log(paths.RETRAINING),
     benchmark:
-        "results/benchmarks/{panel}/{pruner}/{method}/s{seed}/t{target}.tsv"
+        paths.benchmark(paths.RETRAINING)
     wildcard_constraints:
-        method=_alternatives(RETRAIN_METHODS),
+        retraining=_alternatives(RETRAIN_METHODS),
     # before one-shot: the landscape waits for a retraining
     priority: 10
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
-        panel=settings_for("retrain"),
+        panel=settings_for("retraining"),
         target=lambda wc: float(wc.target),
         seeds=lambda wc: _settings.retrain_seeds(config, wc.panel),
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         selection=config["selection"],
-        state_dir=lambda wc: f"results/{wc.panel}/{wc.pruner}/{wc.method}/s{wc.seed}/t{wc.target}/resume",
+        state_dir=lambda wc: paths.file_in(paths.RETRAINING, "resume", wc),
     script:
         "../workflow_scripts/retrain.py"
 
@@ -79,20 +79,20 @@ rule oneshot:
     input:
         manifest=manifest_for_panel,
         split=split_for_panel,
-        dense="results/{panel}/dense/s{seed}/model.pt",
+        dense=f"{paths.DENSE}/model.pt",
     output:
-        metrics="results/{panel}/oneshot/s{seed}/t{target}/metrics.json",
-        model="results/{panel}/oneshot/s{seed}/t{target}/model.pt",
+        metrics=f"{paths.ONESHOT}/metrics.json",
+        model=f"{paths.ONESHOT}/model.pt",
     log:
-        "logs/{panel}/oneshot/s{seed}/t{target}.log",
+        paths.log(paths.ONESHOT),
     benchmark:
-        "results/benchmarks/{panel}/oneshot/s{seed}/t{target}.tsv"
+        paths.benchmark(paths.ONESHOT)
     conda:
         "../envs/sharpminima.yaml"
-    threads: panel_threads
+    threads: panel_resource("threads")
     resources:
-        mem_mb=panel_mem_mb,
-        runtime=panel_runtime,
+        mem_mb=panel_resource("mem_mb"),
+        runtime=panel_resource("runtime"),
         gpu=GPUS,
     params:
         panel=settings_for("oneshot"),
@@ -100,6 +100,6 @@ rule oneshot:
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],
         selection=config["selection"],
-        checkpoint=lambda wc: f"results/{wc.panel}/oneshot/s{wc.seed}/t{wc.target}/train_state.ckpt",
+        checkpoint=lambda wc: paths.file_in(paths.ONESHOT, "train_state.ckpt", wc),
     script:
         "../workflow_scripts/oneshot.py"

@@ -13,9 +13,9 @@ rule dense_table:
     input:
         metrics=dense_metrics(),
     output:
-        table="results/tables/dense.csv",
+        table=f"{paths.TABLES}/dense.csv",
     log:
-        "logs/tables/dense.log",
+        paths.log(paths.TABLES, "dense"),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -26,9 +26,9 @@ rule landscape_solutions:
     input:
         unpack(landscape_solutions_inputs),
     output:
-        solutions="results/landscape/{panel}/{pruner}/solutions.csv",
+        solutions=f"{paths.LANDSCAPE}/solutions.csv",
     log:
-        "logs/landscape/{panel}/{pruner}/solutions.log",
+        paths.log(paths.LANDSCAPE, "solutions"),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -38,11 +38,11 @@ rule landscape_solutions:
 # every landscape's G and 1-S, one table (the first landscape is the paper's)
 rule landscape_table:
     input:
-        csv=landscape_solutions(),
+        csv=landscape_tables("solutions"),
     output:
-        table="results/tables/landscape.csv",
+        table=f"{paths.TABLES}/landscape.csv",
     log:
-        "logs/tables/landscape.log",
+        paths.log(paths.TABLES, "landscape"),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -52,11 +52,11 @@ rule landscape_table:
 # every landscape's G and 1-S at every seed, one table (the verdicts' numbers)
 rule landscape_points_table:
     input:
-        csv=landscape_points(),
+        csv=landscape_tables("points"),
     output:
-        table="results/tables/landscape_points.csv",
+        table=f"{paths.TABLES}/landscape_points.csv",
     log:
-        "logs/tables/landscape_points.log",
+        paths.log(paths.TABLES, "landscape_points"),
     conda:
         "../envs/sharpminima.yaml"
     script:
@@ -68,13 +68,13 @@ rule claims:
         unpack(claims_inputs),
     output:
         table=report(
-            "results/tables/claims.csv",
+            f"{paths.TABLES}/claims.csv",
             caption="../report/claims.rst",
             category="1. The paper's claims",
         ),
-        meta="results/tables/claims.json",
+        meta=f"{paths.TABLES}/claims.json",
     log:
-        "logs/tables/claims.log",
+        paths.log(paths.TABLES, "claims"),
     conda:
         "../envs/sharpminima.yaml"
     params:

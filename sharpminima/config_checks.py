@@ -183,3 +183,23 @@ def rule_problems(config: Mapping[str, Any]) -> list[str]:
                 block = p.get(m) or {}
                 problems += [f"panels.{name}.{m}.{q}" for q in check(block, gradual_recipe(p, m))]
     return problems
+
+
+def check(config: dict, schema_path, validate=None) -> None:
+    """Every check before any job, in order: the schema's problems (one line each), then
+    ``validate()`` (the workflow passes Snakemake's, which fills in the schema's defaults),
+    then the rules the schema cannot say. Raises ValueError listing the problems, one per
+    line, each naming its key path first."""
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    _stop_on(schema_problems(config, schema))
+    if validate is not None:
+        validate()
+    _stop_on(rule_problems(config))
+
+
+def _stop_on(problems: list[str]) -> None:
+    if problems:
+        raise ValueError("invalid configuration:\n" + "\n".join(f"  config: {p}" for p in problems))

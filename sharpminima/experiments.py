@@ -17,10 +17,9 @@ import torch
 from . import data as data_mod
 from .masks import sparsity_report
 from .models import build_model
-from .paper_figures import MAP_KINDS
+from .paper_figures import MAP_KINDS, reading_columns, readings_of
 from .provenance import (Timer, atomic_torch_save, atomic_write_json, fingerprint,
                          fingerprint_diff, provenance)
-from .psp import PSP_NORM_READINGS
 from .training import Recipe, evaluate, resolve_device, seed_everything, train
 
 _log = logging.getLogger(__name__)
@@ -163,11 +162,11 @@ def _gradual_run(panel: dict, panel_name: str, method: str) -> tuple[Recipe, dic
     return _recipe(panel, gradual_recipe(panel, method), f"panels.{panel_name}.{method}.recipe"), cfg
 
 
-def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_path, seed: int,
+def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_path, seed: int,
                 targets, device_spec="auto", threads=None, trajectory_out, snapshots_out,
                 init_out, state_dir, selection: str | None = "best_val") -> dict:
-    """One run of a gradual pruning method (``gradual.GRADUAL_METHODS``: LOBSTER, IMP, GMP)
-    on a panel, with the panel's ``<method>`` block as its settings. Writes the snapshot
+    """One run of a gradual pruning method ``gradual`` (``gradual.GRADUAL_METHODS``: LOBSTER,
+    IMP, GMP) on a panel, with the panel's ``<gradual>`` block as its settings. Writes the snapshot
     chosen for each target (``snapshots_out``: {event: {state_dict, mask}}; the choice is
     ``pruning.select_snapshots`` with the ``selection`` rule; None for a method with a rule
     of its own, as LOBSTER), the run's rewind point
@@ -183,17 +182,17 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
 
     timer = Timer()
     device = setup(panel, device_spec, threads)
-    module, settings_cls = load(method)
-    recipe, cfg = _gradual_run(panel, panel_name, method)
-    settings = settings_cls.from_dict(cfg, where=f"panels.{panel_name}.{method}")
+    module, settings_cls = load(gradual)
+    recipe, cfg = _gradual_run(panel, panel_name, gradual)
+    settings = settings_cls.from_dict(cfg, where=f"panels.{panel_name}.{gradual}")
     data = load_panel_data(panel, data_dir, split_path, device)
     state_dir = Path(state_dir)
     targets = [float(t) for t in targets]
-    spec = GRADUAL_METHODS[method]
+    spec = GRADUAL_METHODS[gradual]
     # the targets only pick snapshots after the run, unless the method stops on them (IMP)
     # or prunes to the highest (GMP)
     fp = run_fingerprint(panel, data_dir, split_path,
-                         {"seed": seed, "method": method,
+                         {"seed": seed, "method": gradual,
                           **({"targets": targets} if spec.uses_targets else {}),
                           **({"selection": selection} if spec.uses_selection else {})})
     _own_state_dir(state_dir, fp)
@@ -202,7 +201,7 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
         meta = {k: v for k, v in snap.items() if k not in ("state_dict", "mask")}
         atomic_torch_save({"state_dict": snap["state_dict"], "mask": snap["mask"].state_dict(),
                            "meta": meta}, state_dir / f"event{snap['event']:04d}.pt")
-        _log.info(f"[{method}] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
+        _log.info(f"[{gradual}] snapshot {snap['event']}: {meta['pruned_params_pct']:.3f} % params, "
                   f"{meta['pruned_neurons_pct']:.3f} % neurons, val_error {meta.get('val_error') or 0:.3f} %")
 
     def read_events() -> list[dict]:
@@ -243,7 +242,7 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
     snapshots = {e["meta"]["event"]: {"state_dict": e["state_dict"], "mask": e["mask"]}
                  for e in saved if e["meta"]["event"] in keep}
     trajectory = {
-        "panel": panel_name, "method": method, "label": spec.label, "model": panel["model"],
+        "panel": panel_name, "method": gradual, "label": spec.label, "model": panel["model"],
         "dataset": panel["dataset"], "seed": seed, "events": events,
         "selection": run.selection,
         "snapshots": [{k: s.get(k) for k in ("target", "reached", "event", "max_reached",
@@ -251,10 +250,10 @@ def run_gradual(*, method: str, panel_name: str, panel: dict, data_dir, split_pa
                                              "test_error", "val_error")}
                       for s in chosen],
         "epochs": run.epochs, "history": run.history, "data": data.describe(),
-        "provenance": provenance(settings={"panel": panel, "method": method,
+        "provenance": provenance(settings={"panel": panel, "method": gradual,
                                            "reference": spec.reference,
                                            "recipe": recipe.to_dict(),
-                                           method: settings.to_dict(), "targets": targets,
+                                           gradual: settings.to_dict(), "targets": targets,
                                            "selection": selection},
                                  seed=seed, device=device, wall_time_s=timer.elapsed),
     }
@@ -286,9 +285,9 @@ def _own_state_dir(state_dir: Path, fp: dict) -> None:
     atomic_write_json(stamp, fp)
 
 
-def retrain_recipe(panel: dict, panel_name: str, kind: str, trajectory: dict | None = None,
+def retrain_recipe(panel: dict, panel_name: str, retraining: str, trajectory: dict | None = None,
                    event: int | None = None) -> Recipe:
-    """The retraining budget of ``kind``: ``settings.retrain_recipe`` (its own recipe, else
+    """The retraining budget of ``retraining``: ``settings.retrain_recipe`` (its own recipe, else
     the panel's ``retrain`` one, else the dense recipe: Liu et al.'s Scratch-E, our default).
     A method with the gradual run's budget (``rewind_matched``) trains with the recipe of the
     gradual run of ``trajectory`` for the epochs that led to its snapshot ``event``."""
@@ -297,17 +296,17 @@ def retrain_recipe(panel: dict, panel_name: str, kind: str, trajectory: dict | N
     from .settings import retrain_recipe as recipe_of
 
     gradual = trajectory["method"] if trajectory else None
-    cfg = recipe_of(panel, kind, gradual)
-    if RETRAINING_METHODS[kind].budget == "gradual" and event is not None:
+    cfg = recipe_of(panel, retraining, gradual)
+    if RETRAINING_METHODS[retraining].budget == "gradual" and event is not None:
         cfg["epochs"] = GRADUAL_METHODS[gradual].epochs_to(trajectory["events"], event)
-    return _recipe(panel, cfg, f"panels.{panel_name}: the recipe of {kind}")
+    return _recipe(panel, cfg, f"panels.{panel_name}: the recipe of {retraining}")
 
 
-def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path,
+def run_retrain(*, retraining: str, panel_name: str, panel: dict, data_dir, split_path,
                 trajectory, snapshots, init, target: float, seeds, device_spec="auto",
                 threads=None, metrics_out, models_out, state_dir, selection: str = "best_val") -> dict:
     """Retrain the mask of the gradual run's snapshot chosen for ``target`` (``trajectory``,
-    ``snapshots``: a LOBSTER, IMP or GMP run; ``init``: its rewind point) with ``kind``
+    ``snapshots``: a LOBSTER, IMP or GMP run; ``init``: its rewind point) with ``retraining``
     (rewind | reinit | random), once per seed, in one job. A target the gradual run never
     reached is written as such (``reached: false``), with no training. Each seed reports the
     weights its ``selection`` rule picks (``training.SELECTIONS``; the epoch is recorded)."""
@@ -318,8 +317,8 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
     device = setup(panel, device_spec, threads)
     traj = json.loads(Path(trajectory).read_text())
     snap = next(s for s in traj["snapshots"] if abs(s["target"] - float(target)) < 1e-9)
-    recipe = retrain_recipe(panel, panel_name, kind, traj, snap.get("event") if snap["reached"] else None)
-    base = {"panel": panel_name, "method": kind, "masks_of": traj["method"], "model": panel["model"],
+    recipe = retrain_recipe(panel, panel_name, retraining, traj, snap.get("event") if snap["reached"] else None)
+    base = {"panel": panel_name, "method": retraining, "masks_of": traj["method"], "model": panel["model"],
             "dataset": panel["dataset"], "gradual_seed": traj["seed"], "target": float(target),
             "reached": bool(snap["reached"]), "snapshot": snap, "selection": selection}
     runs, models = [], {}
@@ -331,7 +330,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
         state_dir = Path(state_dir)
         # the state of this job: its settings, the data, and the snapshot it starts from
         fp = run_fingerprint(panel, data_dir, split_path,
-                             {"kind": kind, "target": float(target), "selection": selection,
+                             {"retraining": retraining, "target": float(target), "selection": selection,
                               "recipe": recipe.to_dict(), "event": snap["event"]},
                              snapshots=snapshots, init=init)
         _own_state_dir(state_dir, fp)
@@ -342,11 +341,11 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                 r = torch.load(done, map_location="cpu", weights_only=False)
                 diff = fingerprint_diff(r.get("fingerprint"), fp)
                 if diff:
-                    _log.warning(f"[{kind}] not reusing {done}: {'; '.join(diff)}; retraining seed {s}")
+                    _log.warning(f"[{retraining}] not reusing {done}: {'; '.join(diff)}; retraining seed {s}")
                     r = None
             if r is None:
                 t0 = Timer()
-                trainer = retrain(kind, panel["model"], data.num_classes, mask, data, recipe,
+                trainer = retrain(retraining, panel["model"], data.num_classes, mask, data, recipe,
                                   seed=int(s), device=device, init_state=init_state,
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
                                   augment=data.augment_batch if data.augment else None,
@@ -360,10 +359,10 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
                 (state_dir / f"train_state_seed{s}.ckpt").unlink(missing_ok=True)
             runs.append(r["run"])
             models[int(s)] = {"state_dict": r["state_dict"], "mask": r["mask"]}
-            _log.info(f"[{kind}] target {target:g}% seed {s}: test_error {r['run']['test_error']:.3f} %")
+            _log.info(f"[{retraining}] target {target:g}% seed {s}: test_error {r['run']['test_error']:.3f} %")
         base["data"] = data.describe()
     else:
-        _log.warning(f"[{kind}] target {target:g} % was not reached by {traj['method']} "
+        _log.warning(f"[{retraining}] target {target:g} % was not reached by {traj['method']} "
                      f"(max {snap.get('max_reached')}); nothing to retrain")
     errors = torch.tensor([r["test_error"] for r in runs], dtype=torch.float64)
     metrics = {
@@ -371,7 +370,7 @@ def run_retrain(*, kind: str, panel_name: str, panel: dict, data_dir, split_path
         "test_error_mean": float(errors.mean()) if len(runs) else None,
         "test_error_std": float(errors.std()) if len(runs) > 1 else (0.0 if runs else None),
         "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "kind": kind, "seeds": list(seeds),
+                                           "retraining": retraining, "seeds": list(seeds),
                                            "selection": selection},
                                  seed=list(seeds), device=device, wall_time_s=timer.elapsed),
     }
@@ -551,7 +550,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
                          f"{len(xt)} training images")
     batches = [(xt[b * n_h:(b + 1) * n_h], yt[b * n_h:(b + 1) * n_h]) for b in range(n_b)]
     builder = lambda: build_model(panel["model"], num_classes=data.num_classes)  # noqa: E731
-    space, reading = h.get("space", "mask"), settings.get("psp_norm", "mean_square")
+    space = h.get("space", "mask")
     kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"],
               batch_size=settings["batch_size"], joint_max_pairs=settings["joint_max_pairs"],
               noise_seed=settings["noise_seed"], spaces=HESSIAN_SPACES, smallest=space)
@@ -562,8 +561,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
         model.load_state_dict({k: v.to(device) for k, v in state.items()})
         t0 = Timer()
         row = {**info, **measure_solution(model, mask, x, y, data.num_classes, batches, **kw)}
-        row["entropy2"] = row[f"entropy2_{settings['entropy2']}"]
-        row["psp_norm"] = row[PSP_NORM_READINGS[reading]]
+        row.update({alias: row[col] for alias, col in reading_columns(settings).items()})
         row["eig_mean"] = row[f"eig_mean_{space}"]
         for i in range(h["k"]):
             row[f"eig{i + 1}"] = row[f"eig{i + 1}_{space}"]
@@ -600,7 +598,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
     atomic_write_json(Path(table_out).with_suffix(".json"), {
         "what": "the landscape's point quantities at every seed of G and 1-S",
         "target": t_common, "unreached_gradual_seeds": unreached, "n_samples": int(len(x)), "hessian_samples": n_h, "hessian_batches": n_b,
-        "entropy2_definition": settings["entropy2"], "psp_norm_reading": reading, "hessian_space": space,
+        "readings": readings_of(settings), "hessian_space": space,
         "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
                                  wall_time_s=timer.elapsed)})
     _log.info(f"landscape points: {len(df)} solutions in {timer.elapsed:.1f}s")
@@ -616,9 +614,9 @@ def _landscape_data(panel, data_dir, split_path, device, samples):
     return data, x[:n], y[:n]
 
 
-def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settings: dict,
+def run_plane_map(*, map_kind: str, panel: dict, plane, data_dir, split_path, settings: dict,
                   device_spec="auto", threads=None, table_out) -> None:
-    """One map on the plane: ``kind`` = ``loss`` (Fig. 2a) or ``psp`` (PSP norm and the
+    """One map on the plane: ``map_kind`` = ``loss`` (Fig. 2a) or ``psp`` (PSP norm and the
     first- and second-order PSP entropies of Fig. 3, 4a, 4b, in one pass per point)."""
     from .landscape import Plane, map_plane
 
@@ -626,19 +624,18 @@ def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settin
     device = setup(panel, device_spec, threads)
     pl = Plane.load(plane)
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
-    quantities = [f"entropy2_{settings['entropy2']}" if q == "entropy2" else q for q in MAP_KINDS[kind]]
+    quantities = [reading_columns(settings).get(q, q) for q in MAP_KINDS[map_kind]]
     df = map_plane(lambda: build_model(panel["model"], num_classes=data.num_classes), pl, x, y,
                    quantities=quantities, batch_size=settings["batch_size"],
                    compact=settings["compact"], num_classes=data.num_classes,
                    joint_max_pairs=settings["joint_max_pairs"], seed=settings["noise_seed"],
-                   per_layer=kind == "psp")
-    reading = settings.get("psp_norm", "mean_square")
-    if kind == "psp":  # one name each for the chosen PSP-norm reading and second-order definition
-        df["psp_norm"] = df[PSP_NORM_READINGS[reading]]
-        df["entropy2"] = df[f"entropy2_{settings['entropy2']}"]
-    meta = {"kind": kind, "quantities": quantities, "n_samples": int(len(x)),
+                   per_layer=map_kind == "psp")
+    for alias, col in reading_columns(settings).items():  # the configured reading's own name
+        if col in df:
+            df[alias] = df[col]
+    meta = {"map_kind": map_kind, "quantities": quantities, "n_samples": int(len(x)),
             "split": "train (first samples of the panel's training split)",
-            "entropy2_definition": settings["entropy2"], "psp_norm_reading": reading,
+            "readings": readings_of(settings),
             "compacted": df.attrs["compacted"],
             "compact_info": df.attrs["compact_info"], "map_seconds": df.attrs["seconds"],
             "joint_pairs": df.attrs.get("joint_pairs"), "plane": pl.meta,
@@ -648,7 +645,7 @@ def run_plane_map(*, kind: str, panel: dict, plane, data_dir, split_path, settin
 
     write_csv(df, table_out)
     atomic_write_json(Path(table_out).with_suffix(".json"), meta)
-    _log.info(f"{kind} map: {len(df)} points in {df.attrs['seconds']:.1f}s "
+    _log.info(f"{map_kind} map: {len(df)} points in {df.attrs['seconds']:.1f}s "
               f"(compacted={df.attrs['compacted']})")
 
 
@@ -755,7 +752,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
             tol=h["tol"], compact=settings["compact"], batch_size=settings["batch_size"],
             joint_max_pairs=settings["joint_max_pairs"], noise_seed=settings["noise_seed"],
             spaces=HESSIAN_SPACES if epoch in (0, epochs) else (), smallest=None)}
-        row["entropy2"] = row[f"entropy2_{settings['entropy2']}"]
+        row.update({alias: row[col] for alias, col in reading_columns(settings).items()})
         rows.append(row)
         model.train()
         _log.info(f"probe: epoch {epoch}: loss {row['loss']:.4g}, PSP norm {row['psp_norm_mean_square']:.4g} "

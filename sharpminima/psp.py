@@ -74,6 +74,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .compact import CompactNet, trace_sequential
+from .paper_figures import READINGS
 
 __all__ = [
     "SECOND_ORDER",
@@ -86,9 +87,10 @@ __all__ = [
     "measure",
 ]
 
-SECOND_ORDER = ("agreement", "joint")
-# The readings of Fig. 3's "PSP L2 norm" (config landscape.psp_norm) -> their column.
-PSP_NORM_READINGS = {"mean_square": "psp_norm_mean_square", "l2": "psp_norm_l2"}
+# The second-order definitions and the readings of Fig. 3's "PSP L2 norm" (-> their column):
+# the registry's (paper_figures.READINGS)
+SECOND_ORDER = tuple(READINGS["entropy2"][1])
+PSP_NORM_READINGS = READINGS["psp_norm"][1]
 QUANTITIES = ("loss", "error", "psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2_agreement",
               "entropy2_joint")
 DEFAULT_JOINT_MAX_PAIRS = 200_000

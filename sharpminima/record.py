@@ -22,9 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import LOG_DATEFMT, LOG_FORMAT
-from .claims import PAPER_FIG1, RETRAIN_KINDS, Words, fig1_claims
+from . import paths
+from .claims import PAPER_FIG1, Words, fig1_claims
+from .retraining import RETRAINING_METHODS
 from .claims import _fmt  # one number format for the claims table and the records
-from .settings import gradual_methods, gradual_seeds, method_targets, retrain_targets, retrained_seed, seeds_of
+from .settings import gradual_methods, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
@@ -34,9 +36,9 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
     rows = []
     for f in sorted((results / "benchmarks" / panel).rglob("*.tsv")):
         parts = f.relative_to(results / "benchmarks" / panel).parts
-        # a retraining's folder is <gradual method>/<kind>/: named by its kind (and the
-        # method whose masks it retrained, unless that is the paper's LOBSTER)
-        if len(parts) > 2 and parts[1] in RETRAIN_KINDS:
+        # a retraining's folder is <gradual method>/<retraining method>/ (paths.RETRAINING):
+        # named by its method (and whose masks it retrained, unless the paper's LOBSTER's)
+        if len(parts) > 2 and parts[1] in RETRAINING_METHODS:
             rule = parts[1] if parts[0] == "lobster" else f"{parts[1]} of {parts[0]}"
         else:
             rule = parts[0]
@@ -51,17 +53,13 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     panel = cfg["panels"][panel_name]
     seeds = seeds_of(cfg, panel_name)
     methods = cfg["methods"]
-    targets = [f"{float(t):g}" for t in panel["targets"]]
-    base = results / panel_name
-    dense = [base / f"dense/s{s}/metrics.json" for s in seeds]
+    # the run's folders as the workflow names them (paths.py), under this results folder
+    at = lambda d: results / Path(d).relative_to(paths.RESULTS)  # noqa: E731
+    dense = [at(d) / "metrics.json" for d in paths.dense_runs(cfg, panel_name)]
     gradual = gradual_methods(cfg, panel)
-    retrained = retrain_targets(cfg, panel_name)
-    trajs = [base / f"{g}/s{s}/trajectory.json" for g in gradual for s in gradual_seeds(cfg, panel_name, g)]
-    runs = [base / f"{g}/{m}/s{retrained_seed(cfg, panel_name)}/t{t:g}/metrics.json"
-            for m in methods if m in RETRAIN_KINDS for g, ts in retrained.items()
-            for t in method_targets(panel, m, ts)]
-    runs += [base / m / f"s{s}/t{t}/metrics.json" for m in methods if m not in RETRAIN_KINDS
-             for s in seeds for t in targets]
+    trajs = [at(d) / "trajectory.json" for d in paths.gradual_runs(cfg, panel_name)]
+    runs = [at(d) / "metrics.json"
+            for d in paths.retraining_runs(cfg, panel_name) + paths.oneshot_runs(cfg, panel_name)]
     runs = [p for p in runs if p.exists()]
     methods = [*[g for g in gradual if g != "lobster"], *methods]
     points = fig1_points(panel_name, dense, trajs, runs)

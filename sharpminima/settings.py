@@ -103,3 +103,59 @@ def method_targets(panel: Mapping[str, Any], method: str, targets) -> list[float
     own = (panel.get(method) or {}).get("targets")
     ts = [float(t) for t in targets]
     return ts if own is None else [t for t in ts if t in {float(x) for x in own}]
+
+
+# -- what each job computes with, and which landscapes are drawn: the rules' params
+
+
+DATA_KEYS = ("model", "dataset", "train_samples", "val_samples", "test_samples")
+
+
+def job_settings(cfg: Mapping[str, Any], step: str, panel: str, gradual: str | None = None,
+                 retraining: str | None = None) -> dict:
+    """The settings of a panel that change the result of ``step`` (``dense``, ``gradual``,
+    ``retraining``, ``oneshot``, ``landscape``) and nothing else, so that Snakemake's params
+    rerun exactly the jobs a config change affects. ``gradual``: that method's block (its
+    recipe, else the dense one, made explicit); ``retraining``: the method's recipe (of the
+    ``gradual`` run whose mask it retrains, for a method with the gradual run's budget)."""
+    from .retraining import RETRAINING_METHODS
+
+    p = cfg["panels"][panel]
+    out = {k: p[k] for k in DATA_KEYS}
+    if step != "dense":  # a masked training computes through its compacted network or not
+        out["compact_training"] = cfg["compact_training"]
+    if step == "retraining":  # Scratch-E: the dense recipe unless one is given
+        out["retrain"] = retrain_recipe(p, retraining, gradual)
+        if RETRAINING_METHODS[retraining].budget == "gradual":
+            # the job reads it as the gradual method's recipe (retrain_recipe)
+            out[gradual] = {"recipe": out["retrain"]}
+    elif step == "gradual":
+        out[gradual] = {**(p.get(gradual) or {}), "recipe": gradual_recipe(p, gradual)}
+    elif step in ("dense", "oneshot"):
+        key = {"oneshot": "oneshot_finetune"}.get(step, step)
+        out[key] = p[key]
+    elif step != "landscape":  # the landscape needs the data settings only
+        raise ValueError(f"job_settings: unknown step {step!r}")
+    return out
+
+
+def landscapes(cfg: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every (panel, gradual method) whose landscape is drawn; the first is the paper's
+    Fig. 2-4 (``landscape.panel``, ``landscape.methods[0]``)."""
+    ls = cfg["landscape"]
+    return list(dict.fromkeys((p, m) for p in [ls["panel"], *ls["panels"]] for m in ls["methods"]))
+
+
+def landscape_settings(cfg: Mapping[str, Any]) -> dict:
+    """What the landscape jobs compute with: not which landscapes are drawn (panels, methods),
+    nor G's target and 1-S's seed (each plane's own params), so that adding a landscape
+    reruns no other."""
+    skip = ("panel", "panels", "methods", "target", "retrain_seed")
+    return {k: v for k, v in cfg["landscape"].items() if k not in skip}
+
+
+def landscape_target(cfg: Mapping[str, Any], panel: str) -> float | None:
+    """The target of G: ``landscape.target`` on the paper's panel, else (None) the highest
+    target the gradual run reached."""
+    ls = cfg["landscape"]
+    return ls["target"] if panel == ls["panel"] else None

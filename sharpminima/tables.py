@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .paper_figures import MAP_KINDS, READINGS
 from .provenance import atomic_write_text
 from .retraining import role_of
 
@@ -143,8 +144,9 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
 # -- the landscape: G and 1-S side by side (claims.py judges the paper's statements) ------
 
 SOLUTIONS = ("G", "1-S")
-#: the PSP columns of the map carried to the table (both readings of the norm, the entropies)
-PSP_COLUMNS = ("psp_norm", "psp_norm_mean_square", "psp_norm_l2", "entropy1", "entropy2")
+#: the PSP map's columns carried to the table: every quantity it measures, each configured
+#: reading under its alias too
+PSP_COLUMNS = tuple(dict.fromkeys([*MAP_KINDS["psp"], *READINGS]))
 
 
 def _at(table: pd.DataFrame, index) -> pd.Series:

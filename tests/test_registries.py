@@ -103,7 +103,7 @@ def test_a_gradual_runs_budget_to_each_snapshot():
 @pytest.mark.parametrize("modules, heavy", [
     # Snakemake reads these at every invocation
     ("sharpminima.datasets, sharpminima.paper_figures, sharpminima.gradual, sharpminima.config_checks, "
-     "sharpminima.retraining",
+     "sharpminima.retraining, sharpminima.paths, sharpminima.settings",
      "['torch', 'matplotlib']"),
     # the table, figure and claims jobs: no torch (~3 s of start-up per job)
     ("sharpminima.tables, sharpminima.figures, sharpminima.claims, sharpminima.provenance", "['torch']"),

@@ -268,7 +268,7 @@ def test_tiny_run_draws_the_landscape(tiny_run):
     assert list(hess.index) == ["G", "1-S"]
     assert (hess.eig1 >= hess.eig2).all() and (hess.eig2 >= hess.eig3).all()
     meta = json.loads((workdir / "results/landscape/lenet5_mnist/lobster/psp.json").read_text())
-    assert meta["n_samples"] == 200 and meta["entropy2_definition"] == "joint"
+    assert meta["n_samples"] == 200 and meta["readings"]["entropy2"] == "joint"
     # the summary table holds the same numbers as the maps and the Hessian points
     every = pd.read_csv(workdir / "results/tables/landscape.csv")
     # every landscape (panel, G's method): the paper's first
@@ -560,7 +560,7 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
     cfg = load_config([TINY], defaults=None)
     panel = cfg["panels"]["lenet300_mnist"]
     r = workdir / "results/lenet300_mnist"
-    args = dict(kind="rewind", panel_name="lenet300_mnist", panel=panel,
+    args = dict(retraining="rewind", panel_name="lenet300_mnist", panel=panel,
                 data_dir=workdir / "resources/datasets", split_path=workdir / "results/splits/mnist.json",
                 trajectory=r / "lobster/s0/trajectory.json", snapshots=r / "lobster/s0/snapshots.pt",
                 init=r / "lobster/s0/init.pt", target=10.0, seeds=[101], device_spec="cpu", threads=1,
@@ -605,14 +605,19 @@ def _write_idx(path: Path, array) -> None:
     path.write_bytes(header + a.tobytes())
 
 
-def test_a_new_data_set_is_one_registry_entry(data_mirror, tmp_path):
-    """Register one data set (Kuzushiji-MNIST's torchvision class, on a small set written here
-    in torchvision's layout): nothing else changes, and a panel on it is planned, validated and
-    run to its Fig. 1."""
+def test_a_data_set_a_retraining_method_and_a_landscape_figure_are_one_entry_each(data_mirror, tmp_path):
+    """Extend a copy of the checkout, each extension by its registry entry alone (and the
+    schema's enum the registry test checks): a data set (Kuzushiji-MNIST's torchvision class,
+    on a small set written here in torchvision's layout), a retraining method (re-init trained
+    with the gradual run's budget: Liu et al.'s Scratch-B) and a landscape figure (the training
+    error on the plane). A panel on the new data set is planned, validated and run to its
+    Fig. 1, the new figure and the claims table, and each extension shows up in them."""
     import hashlib
     import shutil
 
     import numpy as np
+
+    from sharpminima.gradual import GRADUAL_METHODS
 
     repo = tmp_path / "repo"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
@@ -634,7 +639,7 @@ def test_a_new_data_set_is_one_registry_entry(data_mirror, tmp_path):
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         md5s.append(hashlib.md5((mirror / "KMNIST/raw" / name).read_bytes()).hexdigest())
-    with open(repo / "sharpminima/datasets.py", "a") as f:  # the one entry
+    with open(repo / "sharpminima/datasets.py", "a") as f:  # the data set: one entry
         f.write(f"""
 register(DatasetSpec(
     name="kmnist", torchvision_class="KMNIST", files=idx_files("KMNIST", {tuple(md5s)!r}),
@@ -642,12 +647,33 @@ register(DatasetSpec(
     n_train=600, n_test=200, augment=False,
 ))
 """)
+    with open(repo / "sharpminima/retraining.py", "a") as f:  # the retraining method: one entry
+        f.write("""
+register(RetrainingMethod(
+    "reinit_matched", "re-init, gradual's budget",
+    "Liu et al., 'Rethinking the value of network pruning', ICLR 2019 (Scratch-B)",
+    start="fresh", budget="gradual", paper=False))
+""")
+    schema = repo / "schemas/config.schema.yaml"  # ... and its name in the enum
+    schema.write_text(schema.read_text().replace("rewind_matched, oneshot]", "rewind_matched, reinit_matched, oneshot]"))
+    figures = repo / "sharpminima/paper_figures.py"  # the landscape figure: one entry
+    opening = "MAP_FIGURES: dict[str, MapFigure] = {\n"
+    assert opening in figures.read_text()
+    figures.write_text(figures.read_text().replace(
+        opening, opening + '    "fig2c": MapFigure("loss", "error", "training error (%)", False),\n'))
     cfg = tmp_path / "kmnist.yaml"
     cfg.write_text("""
 seeds: [0]
 retrain_seeds: [101]
-methods: [rewind, oneshot]
-landscape: {panel: lenet300_kmnist}
+gradual_methods: [lobster]
+methods: [rewind, reinit_matched, oneshot]
+landscape:
+  panel: lenet300_kmnist
+  target: null
+  samples: 200
+  resolution: [3, 3]
+  hessian: {samples: 100, k: 3, resolution: [2, 2]}
+  probe_epochs: 1
 panels:
   lenet300_kmnist:
     figure: fig1k
@@ -669,17 +695,31 @@ panels:
     work = tmp_path / "work"
     work.mkdir()
     cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--cores", "2",
-           "results/figures/fig1k.csv", "--configfile", str(cfg), "--config", f"data_mirror={mirror}"]
+           "--configfile", str(cfg), "--config", f"data_mirror={mirror}", "--",
+           "results/figures/fig1k.csv", "results/figures/fig2c.pdf", "results/tables/claims.csv"]
     proc = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:]
     points = pd.read_csv(work / "results/figures/fig1k.csv")
-    assert {"lobster", "rewind", "oneshot"} <= set(points["method"])
+    assert {"lobster", "rewind", "reinit_matched", "oneshot"} <= set(points["method"])
+    assert set(points.loc[points["method"] == "reinit_matched", "role"]) == {"retraining"}
     manifest = json.loads((work / "resources/datasets/kmnist.manifest.json").read_text())
     assert manifest["files"] == dict(zip(
         [f"KMNIST/raw/{n}" for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                      "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")], md5s))
     dense = json.loads((work / "results/lenet300_kmnist/dense/s0/metrics.json").read_text())
     assert dense["test_error"] < 50  # the bands are learnt in one epoch: real data flowed
-    # and the checkout's own registry knows nothing of it: the entry was the only change
+    # Scratch-B: a fresh start trained for as many epochs as led to the snapshot
+    run = json.loads((work / "results/lenet300_kmnist/lobster/reinit_matched/s0/t10/metrics.json").read_text())
+    traj = json.loads((work / "results/lenet300_kmnist/lobster/s0/trajectory.json").read_text())
+    snap = next(s for s in traj["snapshots"] if s["target"] == 10)
+    assert run["runs"][0]["epochs"] == GRADUAL_METHODS["lobster"].epochs_to(traj["events"], snap["event"])
+    error_map = pd.read_csv(work / "results/figures/fig2c.csv")
+    assert list(error_map.columns) == ["a", "b", "error"] and len(error_map) == 9
+    assert error_map["error"].between(0, 100).all() and error_map["error"].nunique() > 1
+    claims = pd.read_csv(work / "results/tables/claims.csv")
+    assert "lenet300_kmnist:max_sparsity" in set(claims["id"])
+    # and the checkout's own registries know nothing of them: the entries were the only change
     assert "kmnist" not in (REPO / "sharpminima/datasets.py").read_text()
+    assert "reinit_matched" not in (REPO / "sharpminima/retraining.py").read_text()
+    assert "fig2c" not in (REPO / "sharpminima/paper_figures.py").read_text()

@@ -7,7 +7,7 @@ start(snakemake)
 from sharpminima.experiments import run_gradual
 
 run_gradual(
-    method=snakemake.wildcards.pruner,
+    gradual=snakemake.wildcards.gradual,
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
     data_dir=snakemake.params.data_dir,

@@ -21,10 +21,8 @@ write_csv(df[["a", "b", column]], snakemake.output.csv)
 title = (f"{name}: {label}\n{plane['panel']}, G: {plane.get('method', 'lobster')}, at "
          f"{plane['pruned_params_pct']:.2f} % pruned "
          f"(target {plane['target']:g}); {meta['n_samples']} training samples")
-if column == "entropy2":
-    title += f"; definition: {meta['entropy2_definition']}"
-if column == "psp_norm":
-    title += f"; reading: {meta.get('psp_norm_reading', 'mean_square')}"
+if column in meta["readings"]:  # drawn in its configured reading
+    title += f"; reading: {meta['readings'][column]}"
 fig = plane_map(df, column, title, label, log=log_scale)
 atomic_savefig(fig, snakemake.output.pdf)
 atomic_savefig(fig, snakemake.output.png, dpi=150)

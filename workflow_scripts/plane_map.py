@@ -7,7 +7,7 @@ start(snakemake)
 from sharpminima.experiments import run_plane_map
 
 run_plane_map(
-    kind=snakemake.wildcards.kind,
+    map_kind=snakemake.wildcards.map_kind,
     panel=snakemake.params.panel,
     plane=snakemake.input.plane,
     data_dir=snakemake.params.data_dir,

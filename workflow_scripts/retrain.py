@@ -7,7 +7,7 @@ start(snakemake)
 from sharpminima.experiments import run_retrain
 
 run_retrain(
-    kind=snakemake.wildcards.method,
+    retraining=snakemake.wildcards.retraining,
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
     data_dir=snakemake.params.data_dir,
