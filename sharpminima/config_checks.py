@@ -26,6 +26,9 @@ def schema_problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> lis
         jsonschema.Draft202012Validator(schema).iter_errors(config),
         key=lambda e: [str(p) for p in e.absolute_path],
     ):
+        if e.validator in ("oneOf", "anyOf") and e.context:
+            # "null or a mapping": why not the branch of the value's own type (the deepest error)
+            e = max(e.context, key=lambda c: (len(c.relative_path), c.validator != "type"))
         where = ".".join(map(str, e.absolute_path)) or "(top level)"
         if e.validator == "additionalProperties":
             allowed = sorted(e.schema.get("properties", {}))

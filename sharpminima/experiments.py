@@ -713,9 +713,9 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
                         device_spec="auto", threads=None, table_out) -> None:
     """How the landscape's magnitudes depend on training length, measured on G itself.
 
-    G's weights and mask are trained further with plain SGD (the panel's fine-tuning recipe,
-    ``oneshot_finetune``: its learning rate, momentum, batch size and weight decay; no
-    schedule, no LOBSTER regularisation, the mask fixed) for ``landscape.probe_epochs``
+    G's weights and mask are trained further with plain SGD (``landscape.probe_recipe``: batch
+    size, learning rate, momentum, weight decay; unset, the panel's fine-tuning recipe
+    ``oneshot_finetune``; no schedule, no LOBSTER regularisation, the mask fixed) for ``landscape.probe_epochs``
     epochs; after 0, 1, 3, 10, 30, ... epochs the training loss, both PSP-norm readings and
     the entropies are measured on the same samples as the maps, and at the first and last
     of them the top-k Hessian eigenvalues in both spaces. A network with BatchNorm is
@@ -739,10 +739,12 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     xh, yh = data.train[0][:h["samples"]], data.train[1][:h["samples"]]
     epochs = int(settings["probe_epochs"])
     at = sorted({0, epochs, *[e for e in (1, 3, 10, 30, 100, 300) if e <= epochs]})
-    ft = panel["oneshot_finetune"]
+    ft, where = settings.get("probe_recipe"), "landscape.probe_recipe"
+    if ft is None:  # our default: the panel's fine-tuning recipe (a short fixed-mask training)
+        ft, where = panel["oneshot_finetune"], "panels.<panel>.oneshot_finetune (landscape.probe_recipe: null)"
     recipe = _recipe(panel, {"epochs": epochs, "batch_size": ft["batch_size"], "lr": ft["lr"],
                              "momentum": ft.get("momentum", 0.0), "weight_decay": ft.get("weight_decay", 0.0)},
-                     "landscape.probe_epochs with panels.<panel>.oneshot_finetune")
+                     f"landscape.probe_epochs with {where}")
     mask = Mask({k: v.bool() for k, v in pl.mask.items()})
     rows = []
 
@@ -774,7 +776,7 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
     df = pd.DataFrame(rows)
     write_csv(df, table_out)
     atomic_write_json(Path(table_out).with_suffix(".json"), {
-        "what": "G trained further with its mask fixed (plain SGD, the panel's fine-tuning recipe)",
+        "what": "G trained further with its mask fixed (plain SGD, landscape.probe_recipe)",
         "recipe": recipe.to_dict(), "n_samples": int(len(x)), "hessian_samples": int(len(xh)),
         "plane": pl.meta,
         "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,

@@ -36,6 +36,13 @@ def test_schema_problems_name_the_key_and_what_was_expected(config):
     assert any(p.startswith("selection: found 'best'; expected one of") for p in problems)
 
 
+def test_a_setting_that_may_be_null_says_what_is_wrong_with_the_mapping(config):
+    bad = copy.deepcopy(config)
+    bad["landscape"]["probe_recipe"] = {"batch_size": 50, "lr": "fast"}
+    assert schema_problems(bad, SCHEMA) == ["landscape.probe_recipe.lr: found 'fast'; 'fast' is not of type "
+                                            "'number' (type 'number')"]
+
+
 @pytest.mark.parametrize("edit,expected", [
     (lambda c: c.update(retrain_seeds=[0, 101]), "retrain_seeds: found [0, 101]; expected seeds other than"),
     (lambda c: c["panels"]["lenet300_mnist"]["gmp"].update(end_epoch=10),

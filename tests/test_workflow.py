@@ -301,6 +301,8 @@ def test_tiny_run_draws_the_landscape(tiny_run):
     assert (lob.eig_min <= lob.eig3 + 1e-6).all()  # the smallest algebraic one is below the top-k
     probe = pd.read_csv(workdir / "results/landscape/lenet5_mnist/lobster/probe.csv")
     assert list(probe.epoch) == [0, 1, 2]
+    recipe = json.loads((workdir / "results/landscape/lenet5_mnist/lobster/probe.json").read_text())["recipe"]
+    assert (recipe["lr"], recipe["batch_size"], recipe["epochs"]) == (0.02, 50, 2)  # its own recipe
     assert probe.loss.iloc[0] == pytest.approx(sol.loc["G", "loss"], rel=1e-4)
 
 
