@@ -9,8 +9,8 @@ then each ``--configfile`` merged over it in order, key by key (``--configfile
 presets/extended.yaml`` is layered on the default), then ``--config`` pairs. On the current
 device, the engine's training epoch over a few batches of each panel's model is timed (plain
 SGD steps, LOBSTER steps, and the evaluation forward; one warm-up, then the median of
-``--repeats``) on random inputs of the data set's shape, dense and at the masks its masked
-jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the masks of a
+``--repeats`` rounds, every set-up timed once per round: :class:`StepTimer`) on random inputs
+of the data set's shape, dense and at the masks its masked jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the masks of a
 reference run given by ``--masks-from``, else dense, an upper bound); every job's cost is its
 sample count times these per-sample times:
 
@@ -120,75 +120,114 @@ def _synthetic(shape, n, num_classes, device):
 MIN_REPEAT_SECONDS = 0.5
 
 
-def time_steps(model_name: str, dataset: str, batch_size: int, device, batches: int = 20,
-               threads: int | None = None, repeats: int = 3, mask=None, state=None,
-               compact: str = "auto") -> StepTimes:
-    """Per-sample times of the engine's training epoch over ``batches`` batches, with and
-    without LOBSTER's update, and of the evaluation forward: one warm-up epoch, then the
-    median of ``repeats``, each of at least ``MIN_REPEAT_SECONDS`` (so the same model timed
-    twice agrees). With ``mask`` (and the
-    weights ``state``), the masked training the workflow runs, compacted as ``compact``
-    says. ``busy``: how much of the CPUs other processes took while timing."""
-    from .lobster import Lobster, LobsterSettings
-    from .provenance import cpu_sample, others_fraction
-    from .training import Trainer
+class StepTimer:
+    """Times every training set-up an estimate needs, in interleaved rounds.
 
-    if threads:
-        torch.set_num_threads(int(threads))
-    spec = DATASETS[dataset]
-    n = batch_size * batches
-    data = _synthetic(spec.input_shape, n, spec.num_classes, device)
-    augment = None
-    if spec.augment:
-        from .data import augment_batch
+    Each set-up (:meth:`add`: a model at a batch size and thread count, dense or at a mask
+    with its weights, compacted as ``compact`` says) is the engine's training epoch over
+    ``batches`` batches of random inputs of the data set's shape, with and without LOBSTER's
+    update, and the evaluation forward. :meth:`run` warms each up, then times ``repeats``
+    rounds, each round timing every set-up once for at least ``MIN_REPEAT_SECONDS``; a
+    set-up's times are the medians of its rounds. Interleaving spreads each one's repeats over
+    the whole timing, so that a slow spell of the host hits every set-up alike (timed one after
+    the other, LeNet-5's step read 175, 246 and 249 us per sample in three estimates a minute
+    apart, and 249 against 207 on two panels a few seconds apart). Identical set-ups (the same
+    model, input shape, batch, threads and mask: LeNet-5 dense on MNIST and on Fashion-MNIST)
+    are timed once. ``busy``: the largest share of the CPUs other processes took in a round."""
 
-        augment = lambda xb, g: augment_batch(xb, g, fill=spec.fill)  # noqa: E731
-    busy: list[float] = []
+    KINDS = ("train", "lobster", "forward")
 
-    def run(fn, calls: int = 1) -> float:
+    def __init__(self, device, batches: int = 20, repeats: int = 3):
+        self.device, self.batches, self.repeats = device, batches, repeats
+        self.setups: dict = {}
+        self.busy: list[float] = []
+
+    def add(self, model_name: str, dataset: str, batch_size: int, threads: int | None = None,
+            mask=None, state=None, compact: str = "auto", key=None):
+        """Register a set-up (once per ``key``; dense set-ups are keyed by what they compute)
+        and return its key."""
+        spec = DATASETS[dataset]
+        if key is None:
+            key = ("dense", model_name, spec.input_shape, spec.num_classes, spec.augment,
+                   batch_size, threads, compact)
+        if key not in self.setups:
+            self.setups[key] = dict(model_name=model_name, dataset=dataset, batch_size=batch_size,
+                                    threads=threads, mask=mask, state=state, compact=compact)
+        return key
+
+    def _prepare(self, model_name, dataset, batch_size, threads, mask, state, compact) -> dict:
+        from .lobster import Lobster, LobsterSettings
+        from .training import Trainer
+
+        spec = DATASETS[dataset]
+        n = batch_size * self.batches
+        data = _synthetic(spec.input_shape, n, spec.num_classes, self.device)
+        augment = None
+        if spec.augment:
+            from .data import augment_batch
+
+            augment = lambda xb, g: augment_batch(xb, g, fill=spec.fill)  # noqa: E731
+
+        def trainer(lobster: bool):
+            model = build_model(model_name, num_classes=spec.num_classes)
+            if state is not None:
+                model.load_state_dict(state)
+            cbs = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
+            recipe = Recipe(epochs=1, batch_size=batch_size, lr=0.01, momentum=0.9,
+                            compact_training=compact)
+            return Trainer(model, data, recipe, seed=0, device=self.device, mask=mask, callbacks=cbs,
+                           augment=augment)
+
+        plain, lob = trainer(False), trainer(True)
+        fwd = plain.compaction.evaluator() if plain.compaction.net is not None else None
+        info = plain.compaction.info or {}
+        return {"n": n, "threads": threads, "times": {k: [] for k in self.KINDS}, "calls": {},
+                "fns": {"train": plain.train_epoch, "lobster": lob.train_epoch,
+                        "forward": lambda: evaluate(plain.model, *data.train, 1000, forward=fwd)},
+                "ratio": info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0}
+
+    def _run(self, fn, calls: int = 1) -> float:
         t0 = time.perf_counter()
         for _ in range(calls):
             fn()
-        if device.type == "cuda":
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    def timed(fn) -> list[float]:
-        run(fn)  # warm-up
-        # each repeat lasts at least MIN_REPEAT_SECONDS: a LeNet-300 epoch of 20 batches takes
-        # ~30 ms, where the scheduler's noise alone made two estimates disagree by 32 %
-        calls = max(1, math.ceil(MIN_REPEAT_SECONDS / max(run(fn), 1e-6)))
-        out = []
-        b, start = cpu_sample(), time.perf_counter()
-        for _ in range(repeats):
-            out.append(run(fn, calls) / (n * calls))
-        wall = time.perf_counter() - start
-        f = others_fraction(b, cpu_sample(), wall)
-        if f is not None and wall >= 0.5:  # /proc/stat counts in 10 ms ticks: judge long windows only
-            busy.append(f)
-        return out
+    def run(self) -> None:
+        from .provenance import cpu_sample, others_fraction
 
-    def trainer(lobster: bool):
-        model = build_model(model_name, num_classes=spec.num_classes)
-        if state is not None:
-            model.load_state_dict(state)
-        cbs = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
-        recipe = Recipe(epochs=1, batch_size=batch_size, lr=0.01, momentum=0.9,
-                        compact_training=compact)
-        return Trainer(model, data, recipe, seed=0, device=device, mask=mask, callbacks=cbs,
-                       augment=augment)
+        with quiet_logs("sharpminima.training"):
+            ready = {key: self._prepare(**kw) for key, kw in self.setups.items()}
+            for r in ready.values():  # warm-up; each repeat lasts at least MIN_REPEAT_SECONDS (a
+                # LeNet-300 epoch of 20 batches takes ~30 ms: scheduler noise alone made two
+                # estimates disagree by 32 %)
+                if r["threads"]:
+                    torch.set_num_threads(int(r["threads"]))
+                for k, fn in r["fns"].items():
+                    self._run(fn)
+                    r["calls"][k] = max(1, math.ceil(MIN_REPEAT_SECONDS / max(self._run(fn), 1e-6)))
+            for _ in range(self.repeats):
+                b, start = cpu_sample(), time.perf_counter()
+                for r in ready.values():
+                    if r["threads"]:
+                        torch.set_num_threads(int(r["threads"]))
+                    for k, fn in r["fns"].items():
+                        r["times"][k].append(self._run(fn, r["calls"][k]) / (r["n"] * r["calls"][k]))
+                f = others_fraction(b, cpu_sample(), time.perf_counter() - start)
+                if f is not None:
+                    self.busy.append(f)
+        busy = max(self.busy) if self.busy else None
+        self.results = {}
+        for key, r in ready.items():
+            t = r["times"]
+            med = statistics.median(t["train"])
+            self.results[key] = StepTimes(
+                train=med, lobster=statistics.median(t["lobster"]), forward=statistics.median(t["forward"]),
+                spread=(max(t["train"]) - min(t["train"])) / med, busy=busy, multiply_add_ratio=r["ratio"])
 
-    with quiet_logs("sharpminima.training"):
-        plain, lob = trainer(False), trainer(True)
-        t_train = timed(plain.train_epoch)
-        t_lobster = timed(lob.train_epoch)
-        fwd = plain.compaction.evaluator() if plain.compaction.net is not None else None
-        t_fwd = timed(lambda: evaluate(plain.model, *data.train, 1000, forward=fwd))
-    med = statistics.median(t_train)
-    info = plain.compaction.info or {}
-    return StepTimes(train=med, lobster=statistics.median(t_lobster), forward=statistics.median(t_fwd),
-                     spread=(max(t_train) - min(t_train)) / med, busy=max(busy) if busy else None,
-                     multiply_add_ratio=info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0)
+    def times(self, key) -> StepTimes:
+        return self.results[key]
 
 
 @dataclass
@@ -253,33 +292,33 @@ def reference_masks(results: Path | None, panel_name: str):
     return phases, masks
 
 
-def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeats: int,
-                 results: Path | None) -> SparseTimes:
-    """:class:`SparseTimes` of a panel (timed here)."""
+def sparse_times(name: str, panel: dict, cfg: dict, timer: StepTimer, results: Path | None):
+    """Register a panel's set-ups with ``timer``; returns the function that, once the timer
+    has run, gives the panel's :class:`SparseTimes`."""
     from .compact import trace_sequential
     from .pruning import magnitude_mask
     from .training import compacted_network
 
     spec = DATASETS[panel["dataset"]]
     kw = dict(model_name=panel["model"], dataset=panel["dataset"], batch_size=panel["dense"]["batch_size"],
-              device=device, batches=batches, threads=panel.get("threads"), repeats=repeats,
-              compact=cfg.get("compact_training", "auto"))
-    dense = time_steps(**kw)
+              threads=panel.get("threads"), compact=cfg.get("compact_training", "auto"))
+    dense = timer.add(**kw)
     model = build_model(panel["model"], num_classes=spec.num_classes)
     if trace_sequential(model)[0] is None or kw["compact"] == "never":  # every masked job computes dense
-        return SparseTimes(dense, [], [], [])
-    def masked(mask, state) -> StepTimes:
+        return lambda: SparseTimes(timer.times(dense), [], [], [])
+
+    def masked(mask, state, key):
         """Timed where the job computes through the compacted network; where the run's rule
         keeps the dense path, the dense step's times (the same arithmetic but for the mask
         products, under 1 % of a LeNet step): timing it again would only add noise."""
         m_ = build_model(panel["model"], num_classes=spec.num_classes)
         m_.load_state_dict(state)
-        if compacted_network(m_, mask, spec.input_shape, kw["compact"], device)[0] is None:
+        if compacted_network(m_, mask, spec.input_shape, kw["compact"], timer.device)[0] is None:
             return dense
-        return time_steps(**kw, mask=mask, state=state)
+        return timer.add(**kw, mask=mask, state=state, key=(name, *key))
 
     phases, ref = reference_masks(results, name)
-    lob = [(p, masked(m, st)) for p, st, m in ref]
+    lob = [(p, masked(m, st, ("lobster", p))) for p, st, m in ref]
     mag = []
     dense_model = None if results is None else Path(results) / name / "dense" / "s0" / "model.pt"
     if dense_model is not None and dense_model.exists():  # one-shot: the trained model's magnitudes
@@ -287,8 +326,10 @@ def sparse_times(name: str, panel: dict, cfg: dict, device, batches: int, repeat
             model.load_state_dict(torch.load(dense_model, map_location="cpu", weights_only=True))
             m = magnitude_mask(model, float(t) / 100.0)
             m.apply(model)
-            mag.append((float(t), masked(m, model.state_dict())))
-    return SparseTimes(dense, lob, mag, phases)
+            mag.append((float(t), masked(m, {k: v.clone() for k, v in model.state_dict().items()},
+                                         ("magnitude", float(t)))))
+    return lambda: SparseTimes(timer.times(dense), [(p, timer.times(k)) for p, k in lob],
+                               [(p, timer.times(k)) for p, k in mag], phases)
 
 
 def _n(panel: dict, key: str, full: int) -> int:
@@ -461,9 +502,12 @@ def feature_jobs(cfg: dict, times: dict) -> list[dict]:
 
 def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, repeats: int = 3,
              masks_from: Path | None = None) -> dict:
+    timer = StepTimer(device, batches, repeats)
+    planned = {name: sparse_times(name, panel, cfg, timer, masks_from) for name, panel in cfg["panels"].items()}
+    timer.run()
     times, rows = {}, []
     for name, panel in cfg["panels"].items():
-        st = sparse_times(name, panel, cfg, device, batches, repeats, masks_from)
+        st = planned[name]()
         times[name], t = st, st.dense
         _log.info(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
                   f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward), dense; "

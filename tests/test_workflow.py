@@ -572,7 +572,7 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
     traj = json.loads(args["trajectory"].read_text())
     snap = next(s for s in traj["snapshots"] if s["target"] == 10.0)
     fp = run_fingerprint(panel, args["data_dir"], args["split_path"],
-                         {"kind": "rewind", "target": 10.0, "selection": "best_val",
+                         {"retraining": "rewind", "target": 10.0, "selection": "best_val",
                           "recipe": retrain_recipe(panel, "lenet300_mnist", "rewind").to_dict(), "event": snap["event"]},
                          snapshots=args["snapshots"], init=args["init"])
     (state / "fingerprint.json").write_text(json.dumps(fp))
@@ -628,7 +628,8 @@ def test_a_data_set_a_retraining_method_and_a_landscape_figure_are_one_entry_eac
         if (REPO / rel).is_file():
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(REPO / rel, repo / rel)
-    # a learnable toy: each class lights its own band of rows
+    # a learnable toy: each class lights its own band of rows; a fifth of the labels are
+    # shuffled, so that the validation loss plateaus and LOBSTER prunes within a few epochs
     rng = np.random.default_rng(0)
     mirror, md5s = tmp_path / "mirror", []
     for part, n in (("train", 600), ("t10k", 200)):
@@ -636,6 +637,8 @@ def test_a_data_set_a_retraining_method_and_a_landscape_figure_are_one_entry_eac
         x = rng.integers(0, 60, (n, 28, 28))
         for i, c in enumerate(y):
             x[i, 2 * c + 4: 2 * c + 7] += 180
+        noisy = rng.random(n) < 0.2
+        y[noisy] = rng.integers(0, 10, int(noisy.sum()))
         _write_idx(mirror / f"KMNIST/raw/{part}-images-idx3-ubyte", x)
         _write_idx(mirror / f"KMNIST/raw/{part}-labels-idx1-ubyte", y)
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -673,7 +676,7 @@ landscape:
   panel: lenet300_kmnist
   target: null
   samples: 200
-  resolution: [3, 3]
+  resolution: [5, 3]
   hessian: {samples: 100, k: 3, resolution: [2, 2]}
   probe_epochs: 1
 panels:
@@ -686,9 +689,9 @@ panels:
     test_samples: 200
     dense: {epochs: 1, batch_size: 50, lr: 0.1, momentum: 0.9}
     lobster:
-      recipe: {epochs: 6, batch_size: 50, lr: 0.3}
+      recipe: {epochs: 12, batch_size: 50, lr: 0.3}
       lmbda: 2.0e-3
-      twt: 0.1
+      twt: 0.3
       pwe: 1
       tolerance: 0.0
     targets: [10]
@@ -717,10 +720,13 @@ panels:
     snap = next(s for s in traj["snapshots"] if s["target"] == 10)
     assert run["runs"][0]["epochs"] == GRADUAL_METHODS["lobster"].epochs_to(traj["events"], snap["event"])
     error_map = pd.read_csv(work / "results/figures/fig2c.csv")
-    assert list(error_map.columns) == ["a", "b", "error"] and len(error_map) == 9
+    assert list(error_map.columns) == ["a", "b", "error"] and len(error_map) == 15
     assert error_map["error"].between(0, 100).all() and error_map["error"].nunique() > 1
     claims = pd.read_csv(work / "results/tables/claims.csv")
-    assert "lenet300_kmnist:max_sparsity" in set(claims["id"])
+    # a panel the paper did not draw is judged on the generic claims: gradual beats one-shot, and
+    # its landscape's
+    assert {"lenet300_kmnist:gradual_beats_oneshot:lobster",
+            "landscape:lenet300_kmnist:lobster:narrower"} <= set(claims["id"])
     # and the checkout's own registries know nothing of them: the entries were the only change
     assert "kmnist" not in (REPO / "sharpminima/datasets.py").read_text()
     assert "reinit_matched" not in (REPO / "sharpminima/retraining.py").read_text()
