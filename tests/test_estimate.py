@@ -94,3 +94,20 @@ def test_masked_jobs_are_costed_at_their_own_masks():
     sparse = {j["job"]: j["seconds"] for j in panel_jobs("x", p, cfg, s)}
     assert sparse["dense"] == dense_only["dense"]
     assert sparse["retrain:rewind"] < dense_only["retrain:rewind"]
+
+
+def test_identical_set_ups_are_timed_once_in_interleaved_rounds():
+    import torch
+
+    from sharpminima.estimate import StepTimer
+
+    timer = StepTimer(torch.device("cpu"), batches=2, repeats=2)
+    a = timer.add("lenet300", "mnist", 50, threads=1)
+    b = timer.add("lenet300", "fashion_mnist", 50, threads=1)  # the same shape and classes
+    c = timer.add("lenet300", "mnist", 100, threads=1)
+    assert a == b and a != c and len(timer.setups) == 2
+    timer.run()
+    assert timer.times(a) is timer.times(b)
+    for key in (a, c):
+        t = timer.times(key)
+        assert t.train > 0 and t.lobster > 0 and t.forward > 0 and t.multiply_add_ratio == 1.0
