@@ -16,7 +16,7 @@ from sharpminima.paper_figures import MAP_FIGURES, MAP_KINDS
 from sharpminima import config_checks as _checks
 from sharpminima import paths
 from sharpminima import settings as _settings
-from sharpminima.paths import fill, target_str
+from sharpminima.paths import fill
 
 # Stop before any job, one line per problem naming its key path (config_checks.py); Snakemake's
 # own validation fills in the schema's defaults.
@@ -124,10 +124,6 @@ def fig1_inputs(wildcards):
         "trajectories": gradual_trajectories(panel),
         "methods": method_metrics(panel),
     }
-
-
-def fig1_figures():
-    return [f for fig in FIGURE_PANEL for f in paths.figure_files(paths.FIGURES, fig)]
 
 
 # -- the landscape (Fig. 2, 3, 4)

@@ -141,6 +141,7 @@ class StepTimer:
         self.device, self.batches, self.repeats = device, batches, repeats
         self.setups: dict = {}
         self.busy: list[float] = []
+        self.results: dict = {}  # key -> StepTimes, once run
 
     def add(self, model_name: str, dataset: str, batch_size: int, threads: int | None = None,
             mask=None, state=None, compact: str = "auto", key=None):
@@ -218,7 +219,6 @@ class StepTimer:
                 if f is not None:
                     self.busy.append(f)
         busy = max(self.busy) if self.busy else None
-        self.results = {}
         for key, r in ready.items():
             t = r["times"]
             med = statistics.median(t["train"])

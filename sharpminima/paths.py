@@ -9,7 +9,7 @@ library's readers (``record.py``) fill the same patterns. In the spirit of OpenL
 The wildcards, one name per concept (config, rules and library alike): ``panel``, ``dataset``,
 ``seed``, ``target`` (as :func:`target_str` spells it), ``gradual`` (a gradual method,
 ``gradual.GRADUAL_METHODS``), ``retraining`` (a retraining method,
-``retraining.RETRAINING_METHODS``), ``map`` (a map on the plane, ``paper_figures.MAP_KINDS``),
+``retraining.RETRAINING_METHODS``), ``map_kind`` (a map on the plane, ``paper_figures.MAP_KINDS``),
 ``figure``.
 
 The run folders a configuration asks for (:func:`dense_runs`, :func:`gradual_runs`,
