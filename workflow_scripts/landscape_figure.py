@@ -21,7 +21,7 @@ write_csv(df[["a", "b", column]], snakemake.output.csv)
 title = (f"{name}: {label}\n{plane['panel']}, G: {plane.get('method', 'lobster')}, at "
          f"{plane['pruned_params_pct']:.2f} % pruned "
          f"(target {plane['target']:g}); {meta['n_samples']} training samples")
-if column in meta["readings"]:  # drawn in its configured reading
+if column in meta.get("readings", {}):  # drawn in its configured reading
     title += f"; reading: {meta['readings'][column]}"
 fig = plane_map(df, column, title, label, log=log_scale)
 atomic_savefig(fig, snakemake.output.pdf)
