@@ -141,6 +141,12 @@ def rule_problems(config: Mapping[str, Any]) -> list[str]:
             f"landscape.target: found {ls['target']}; expected one of the targets of "
             f"panel {ls['panel']}: {config['panels'][ls['panel']]['targets']}"
         )
+    res_a, res_b = ls["resolution"]
+    if (res_a - 1) % 4 or res_b % 2 == 0:  # a in [-0.5, 1.5], b in [-1, 1] (landscape.make_plane)
+        problems.append(
+            f"landscape.resolution: found {ls['resolution']}; expected [4k+1, odd] (9, 13, 17, ... "
+            "by 3, 5, 7, ...), so that G (a=0) and 1-S (a=1) are points of the grid"
+        )
     feats = config["features"]
     for name in feats["panels"]:
         if name not in config["panels"]:

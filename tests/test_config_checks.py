@@ -53,6 +53,8 @@ def test_a_setting_that_may_be_null_says_what_is_wrong_with_the_mapping(config):
      "panels.lenet300_mnist.retrain_masks_of.imp: found [50]; expected a gradual method the panel runs"),
     (lambda c: c["panels"]["lenet300_mnist"].pop("gmp"), "panels.lenet300_mnist.gmp: missing; expected the settings of gmp"),
     (lambda c: c["landscape"].update(target=97), "landscape.target: found 97; expected one of the targets"),
+    (lambda c: c["landscape"].update(resolution=[11, 7]), "landscape.resolution: found [11, 7]; expected [4k+1, odd]"),
+    (lambda c: c["landscape"].update(resolution=[13, 8]), "landscape.resolution: found [13, 8]; expected [4k+1, odd]"),
     (lambda c: c["panels"]["lenet5_mnist"].update(dataset="svhn"), "panels.lenet5_mnist.dataset: found 'svhn'; expected one of"),
 ])
 def test_each_rule_the_schema_cannot_say(config, edit, expected):
