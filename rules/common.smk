@@ -12,7 +12,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir)))
 from sharpminima.gradual import GRADUAL_METHODS
 from sharpminima.retraining import RETRAINING_METHODS
-from sharpminima.paper_figures import MAP_FIGURES, MAP_KINDS
+from sharpminima.paper_figures import LANDSCAPE_FIGURES, MAP_FIGURES, MAP_KINDS
 from sharpminima import config_checks as _checks
 from sharpminima import paths
 from sharpminima import settings as _settings
@@ -46,6 +46,9 @@ LANDSCAPE_SETTINGS = _settings.landscape_settings(config)
 # every (panel, gradual method) whose landscape is drawn; the first is the paper's Fig. 2-4
 LANDSCAPES = _settings.landscapes(config)
 LANDSCAPE_DIR = fill(paths.LANDSCAPE, panel=LANDSCAPES[0][0], gradual=LANDSCAPES[0][1])
+PAPER_LANDSCAPE_FIGURES = fill(
+    paths.LANDSCAPE_FIGURES_DIR, panel=LANDSCAPES[0][0], gradual=LANDSCAPES[0][1]
+)
 
 
 def _alternatives(names):
@@ -140,6 +143,12 @@ def _landscape_runs(panel, gradual, seed):
         "rewind_metrics": [f"{d}/metrics.json" for d in rewinds],
         "rewind_models": [f"{d}/models.pt" for d in rewinds],
     }
+
+
+def g_inputs(wildcards):
+    """Every gradual seed's trajectory: G's target is one all of them are measured at."""
+    seeds = _settings.gradual_seeds(config, wildcards.panel, wildcards.gradual)
+    return [_landscape_runs(wildcards.panel, wildcards.gradual, s)["trajectory"] for s in seeds]
 
 
 def plane_inputs(wildcards):

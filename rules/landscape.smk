@@ -1,12 +1,33 @@
 # The landscape around the sparsest solutions (Fig. 2a, 2b, 3, 4a, 4b): per panel and
-# gradual method one plane, shared by every map, through G (the method's snapshot) and 1-S
+# gradual method G chosen once (g.json: the target, each seed's snapshot), one plane, shared
+# by every map, through G (the first seed's snapshot) and 1-S
 # (the rewind retraining of the same mask with the lowest validation loss); and the point
 # quantities of G and 1-S at every seed, behind the landscape's verdicts.
+
+
+localrules:
+    landscape_g,
+
+
+rule landscape_g:
+    input:
+        trajectories=g_inputs,
+    output:
+        g=f"{paths.LANDSCAPE}/g.json",
+    log:
+        paths.log(paths.LANDSCAPE, "g"),
+    conda:
+        "../envs/sharpminima.yaml"
+    params:
+        target=lambda wc: _settings.landscape_target(config, wc.panel),
+    script:
+        "../workflow_scripts/landscape_g.py"
 
 
 rule plane:
     input:
         unpack(plane_inputs),
+        g=f"{paths.LANDSCAPE}/g.json",
     output:
         plane=f"{paths.LANDSCAPE}/plane.pt",
         meta=f"{paths.LANDSCAPE}/plane.json",
@@ -18,7 +39,6 @@ rule plane:
         "../envs/sharpminima.yaml"
     params:
         panel=settings_for("landscape"),
-        target=lambda wc: _settings.landscape_target(config, wc.panel),
         retrain_seed=LANDSCAPE["retrain_seed"],
         settings=LANDSCAPE_SETTINGS,
     script:
@@ -122,6 +142,7 @@ rule landscape_probe:
 rule landscape_points:
     input:
         unpack(landscape_points_inputs),
+        g=f"{paths.LANDSCAPE}/g.json",
         manifest=manifest_for_panel,
         split=split_for_panel,
     output:
@@ -142,7 +163,6 @@ rule landscape_points:
         gpu=GPUS,
     params:
         panel=settings_for("landscape"),
-        target=lambda wc: _settings.landscape_target(config, wc.panel),
         settings=LANDSCAPE_SETTINGS,
         data_dir=lambda wc, input: Path(input.manifest).parent,
         device=config["device"],

@@ -464,16 +464,57 @@ def _rewind_at(snap: dict, rewind_metrics, rewind_models):
             torch.load(rewind_models[idx], map_location="cpu", weights_only=False))
 
 
-def build_plane(*, panel_name: str, panel: dict, trajectory, snapshots, rewind_metrics,
-                rewind_models, target, retrain_seed, settings: dict, plane_out, meta_out) -> dict:
-    """The plane through G (the gradual run's snapshot at the chosen target) and 1-S (the
-    Frankle & Carbin retraining of the same mask: seed ``retrain_seed``, or (None) the seed
-    with the lowest validation loss, :func:`best_rewind_seed`)."""
+def choose_g(trajectories, target, g_out=None) -> dict:
+    """G of a landscape, chosen once for every job that reads it (the plane, the maps, the
+    point quantities): the target every gradual seed is measured at
+    (:func:`common_landscape_target`: the configured ``target``, or the highest every seed
+    reached), each seed's snapshot there (or that it did not reach it), and the plane's seed
+    (the first gradual seed, as the paper draws one plane). A clear error when the plane's
+    seed did not reach the target. Written atomically to ``g_out`` when given."""
+    timer = Timer()
+    trajs = [json.loads(Path(t).read_text()) for t in trajectories]
+    t = common_landscape_target(trajs, target)
+    seeds = []
+    for traj in trajs:
+        snap = next((s for s in traj["snapshots"] if s["reached"] and abs(s["target"] - t) < 1e-9), None)
+        seeds.append({"seed": int(traj["seed"]), "reached": snap is not None,
+                      **({k: snap[k] for k in ("event", "pruned_params_pct", "pruned_neurons_pct")} if snap else {})})
+    plane_seed = seeds[0]["seed"]
+    choose_landscape_target(trajs[0], t)  # the plane's seed must have a solution there
+    g = {"panel": trajs[0]["panel"], "method": trajs[0]["method"], "target": t,
+         "target_rule": "configured" if target is not None else "the highest target every seed reached",
+         "plane_seed": plane_seed, "seeds": seeds,
+         "provenance": provenance(settings={"target": target}, wall_time_s=timer.elapsed)}
+    if g_out is not None:
+        atomic_write_json(g_out, g)
+        _log.info(f"G of {g['panel']}/{g['method']}: target {t:g} ({g['target_rule']}); seeds "
+                  + ", ".join(f"{s['seed']}: " + (f"{s['pruned_params_pct']:.3f} %" if s["reached"] else "not reached")
+                              for s in seeds))
+    return g
+
+
+def _g_snapshot(g: dict, traj: dict) -> dict:
+    """The trajectory's snapshot at G's target (the one ``choose_g`` recorded for its seed)."""
+    snap = choose_landscape_target(traj, g["target"])
+    mine = next(s for s in g["seeds"] if s["seed"] == int(traj["seed"]))
+    if snap["event"] != mine.get("event"):
+        raise ValueError(f"G of {traj['panel']}/{traj['method']} seed {traj['seed']}: the trajectory's snapshot "
+                         f"at {g['target']:g} (event {snap['event']}) is not the one G was chosen at "
+                         f"({mine.get('event')}); the trajectory changed after g.json was written")
+    return snap
+
+
+def build_plane(*, panel_name: str, panel: dict, g, trajectory, snapshots, rewind_metrics,
+                rewind_models, retrain_seed, settings: dict, plane_out, meta_out) -> dict:
+    """The plane through G (the plane seed's snapshot at G's target, ``g``: :func:`choose_g`'s
+    file) and 1-S (the Frankle & Carbin retraining of the same mask: seed ``retrain_seed``, or
+    (None) the seed with the lowest validation loss, :func:`best_rewind_seed`)."""
     from .landscape import make_plane
 
     timer = Timer()
+    g = json.loads(Path(g).read_text())
     traj = json.loads(Path(trajectory).read_text())
-    snap = choose_landscape_target(traj, target)
+    snap = _g_snapshot(g, traj)
     key = f"{snap['target']:g}"
     g = torch.load(snapshots, map_location="cpu", weights_only=False)[snap["event"]]
     rm, s_all = _rewind_at(snap, rewind_metrics, rewind_models)
@@ -520,12 +561,12 @@ def common_landscape_target(trajectories: list[dict], target) -> float:
     return max(both)
 
 
-def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshots, rewind_metrics,
-                         rewind_models, target, data_dir, split_path, settings: dict,
+def run_landscape_points(*, panel_name: str, panel: dict, g, trajectories, snapshots, rewind_metrics,
+                         rewind_models, data_dir, split_path, settings: dict,
                          device_spec="auto", threads=None, table_out) -> None:
     """The landscape's point quantities (:func:`landscape.measure_solution`) at every seed of
-    G (each gradual seed's snapshot at the landscape's target) and of 1-S (every rewind
-    retraining of each G seed's mask): the seeds behind the landscape verdicts. A seed that
+    G (each gradual seed's snapshot at G's target, ``g``: :func:`choose_g`'s file) and of 1-S
+    (every rewind retraining of each G seed's mask): the seeds behind the landscape verdicts. A seed that
     did not reach the target has no solution there and is left out (listed in the metadata
     as ``unreached_gradual_seeds``; our choice: the claims are about solutions at the target,
     so the verdict's n counts the seeds that got there). Measured on
@@ -539,8 +580,9 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
 
     timer = Timer()
     device = setup(panel, device_spec, threads)
+    g = json.loads(Path(g).read_text())
     trajs = [json.loads(Path(t).read_text()) for t in trajectories]
-    t_common = common_landscape_target(trajs, target)
+    t_common = g["target"]
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
     h = settings["hessian"]
     n_b, n_h = int(h.get("batches", 1)), int(h["samples"])
@@ -579,7 +621,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, trajectories, snapshot
     if unreached:  # not a solution at the target: left out, and said so in the table's metadata
         _log.warning(f"gradual seeds {unreached} did not reach target {t_common:g}: no G or 1-S there")
     for traj, snaps in reached:
-        snap = choose_landscape_target(traj, t_common)
+        snap = _g_snapshot(g, traj)
         g = torch.load(snaps, map_location="cpu", weights_only=False)[snap["event"]]
         mask = {k: t.bool() for k, t in g["mask"].items()}
         base = {"panel": panel_name, "method": traj["method"], "target": t_common,

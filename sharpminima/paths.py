@@ -143,14 +143,14 @@ def transfer_tables(cfg: Config) -> dict[str, str]:
 
 
 def figures(cfg: Config) -> list[str]:
-    """Every figure of a configuration: each panel's Fig. 1; the paper's Fig. 2-4 (the first
-    landscape) and every other landscape's; the features' figures."""
+    """Every figure of a configuration: each panel's Fig. 1; every landscape's Fig. 2-4 and
+    the paper's (the first landscape's, under the paper's names); the features' figures."""
     from .paper_figures import LANDSCAPE_FIGURES
 
     panels = [p["figure"] for p in cfg["panels"].values() if p["figure"]]
     landscapes = _settings.landscapes(cfg)
     folders = [(FIGURES, LANDSCAPE_FIGURES)] + [
-        (fill(LANDSCAPE_FIGURES_DIR, panel=p, gradual=g), LANDSCAPE_FIGURES) for p, g in landscapes[1:]]
+        (fill(LANDSCAPE_FIGURES_DIR, panel=p, gradual=g), LANDSCAPE_FIGURES) for p, g in landscapes]
     out = [f for fig in panels for f in figure_files(FIGURES, fig)]
     out += [f for folder, names in folders for fig in names for f in figure_files(folder, fig)]
     out += [f for p in cfg["features"]["panels"] for f in figure_files(f"{FIGURES}/similarity", p)]

@@ -1,5 +1,6 @@
 """The plane around the sparsest solutions and the maps on it."""
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -372,8 +373,10 @@ def test_map_without_batchnorm_is_the_direct_evaluation():
 
 
 def _traj(seed, reached):
+    snap = lambda t, r, e: {"target": t, "reached": r, "event": e, "pruned_params_pct": t + 0.1,  # noqa: E731
+                            "pruned_neurons_pct": 50.0}
     return {"method": "lobster", "panel": "p", "seed": seed,
-            "snapshots": [{"target": 98.0, "reached": True}, {"target": 99.57, "reached": reached}]}
+            "snapshots": [snap(98.0, True, 3), snap(99.57, reached, 5)]}
 
 
 def test_the_landscape_target_is_the_configured_one_or_the_highest_all_seeds_reached():
@@ -386,3 +389,26 @@ def test_the_landscape_target_is_the_configured_one_or_the_highest_all_seeds_rea
     assert [_reached_at(t, 99.57) for t in trajs] == [True, False]
     with pytest.raises(ValueError, match="99.57 was not reached by lobster"):
         choose_landscape_target(trajs[1], 99.57)
+
+
+def test_g_is_chosen_once_for_the_plane_and_the_points(tmp_path):
+    """choose_g writes the target every job reads and each seed's snapshot there; the plane's
+    seed (the first) must have reached it; a trajectory changed afterwards is refused."""
+    from sharpminima.experiments import _g_snapshot, choose_g
+
+    files = []
+    for seed, reached in ((0, True), (1, False), (2, True)):
+        files.append(tmp_path / f"s{seed}.json")
+        files[-1].write_text(json.dumps(_traj(seed, reached)))
+    g = choose_g(files, 99.57, g_out=tmp_path / "g.json")
+    assert json.loads((tmp_path / "g.json").read_text())["target"] == 99.57 == g["target"]
+    assert [(s["seed"], s["reached"], s.get("event")) for s in g["seeds"]] == [(0, True, 5), (1, False, None), (2, True, 5)]
+    assert g["plane_seed"] == 0 and g["target_rule"] == "configured"
+    highest = choose_g(files, None)  # the highest target every seed reached
+    assert highest["target"] == 98.0 and all(s["reached"] and s["event"] == 3 for s in highest["seeds"])
+    with pytest.raises(ValueError, match="99.57 was not reached by lobster"):
+        choose_g(files[1:], 99.57)  # the plane's seed (1) has no solution there
+    moved = _traj(2, True)
+    moved["snapshots"][1]["event"] = 6
+    with pytest.raises(ValueError, match="not the one G was chosen at"):
+        _g_snapshot(g, moved)

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from sharpminima import paths
+from sharpminima import paths, settings
 
 TINY = yaml.safe_load(open("tests/config/tiny.yaml"))
 
@@ -41,7 +41,10 @@ def test_the_default_target_lists_every_figure():
     figs = paths.figures(TINY)
     for f in ("fig1a", "fig1b", "fig1d", "fig2a", "fig2b", "fig3", "fig4a", "fig4b"):
         assert f"results/figures/{f}.pdf" in figs
-    # the second landscape's figures under their own folder, the features' figures
+    # every landscape's figures under its own folder (the paper's copied from there), the
+    # features' figures
+    first = "results/figures/landscape/{}/{}".format(*settings.landscapes(TINY)[0])
+    assert f"{first}/fig2b.pdf" in figs and f"{first}/fig4b.csv" in figs
     assert "results/figures/landscape/lenet5_mnist/gmp/fig2a.pdf" in figs
     assert "results/figures/transfer/lenet5_mnist_to_fashion_mnist.csv" in figs
     assert "results/tables/claims.csv" in paths.all_targets(TINY)

@@ -9,11 +9,11 @@ from sharpminima.experiments import run_landscape_points
 run_landscape_points(
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
+    g=snakemake.input.g,
     trajectories=snakemake.input.trajectory,
     snapshots=snakemake.input.snapshots,
     rewind_metrics=snakemake.input.rewind_metrics,
     rewind_models=snakemake.input.rewind_models,
-    target=snakemake.params.target,
     data_dir=snakemake.params.data_dir,
     split_path=snakemake.input.split,
     settings=snakemake.params.settings,

@@ -9,11 +9,11 @@ from sharpminima.experiments import build_plane
 build_plane(
     panel_name=snakemake.wildcards.panel,
     panel=snakemake.params.panel,
+    g=snakemake.input.g,
     trajectory=snakemake.input.trajectory,
     snapshots=snakemake.input.snapshots,
     rewind_metrics=snakemake.input.rewind_metrics,
     rewind_models=snakemake.input.rewind_models,
-    target=snakemake.params.target,
     retrain_seed=snakemake.params.retrain_seed,
     settings=snakemake.params.settings,
     plane_out=snakemake.output.plane,
