@@ -512,9 +512,9 @@ def build_plane(*, panel_name: str, panel: dict, g, trajectory, snapshots, rewin
     from .landscape import make_plane
 
     timer = Timer()
-    g = json.loads(Path(g).read_text())
+    choice = json.loads(Path(g).read_text())
     traj = json.loads(Path(trajectory).read_text())
-    snap = _g_snapshot(g, traj)
+    snap = _g_snapshot(choice, traj)
     key = f"{snap['target']:g}"
     g = torch.load(snapshots, map_location="cpu", weights_only=False)[snap["event"]]
     rm, s_all = _rewind_at(snap, rewind_metrics, rewind_models)
@@ -580,9 +580,9 @@ def run_landscape_points(*, panel_name: str, panel: dict, g, trajectories, snaps
 
     timer = Timer()
     device = setup(panel, device_spec, threads)
-    g = json.loads(Path(g).read_text())
+    choice = json.loads(Path(g).read_text())
     trajs = [json.loads(Path(t).read_text()) for t in trajectories]
-    t_common = g["target"]
+    t_common = choice["target"]
     data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
     h = settings["hessian"]
     n_b, n_h = int(h.get("batches", 1)), int(h["samples"])
@@ -621,7 +621,7 @@ def run_landscape_points(*, panel_name: str, panel: dict, g, trajectories, snaps
     if unreached:  # not a solution at the target: left out, and said so in the table's metadata
         _log.warning(f"gradual seeds {unreached} did not reach target {t_common:g}: no G or 1-S there")
     for traj, snaps in reached:
-        snap = _g_snapshot(g, traj)
+        snap = _g_snapshot(choice, traj)
         g = torch.load(snaps, map_location="cpu", weights_only=False)[snap["event"]]
         mask = {k: t.bool() for k, t in g["mask"].items()}
         base = {"panel": panel_name, "method": traj["method"], "target": t_common,
