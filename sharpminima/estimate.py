@@ -8,7 +8,7 @@ The configuration is read as Snakemake reads it from the repository's root: ``co
 then each ``--configfile`` merged over it in order, key by key (``--configfile
 presets/extended.yaml`` is layered on the default), then ``--config`` pairs. On the current
 device, the engine's training epoch over a few batches of each panel's model is timed (plain
-SGD steps, LOBSTER steps, and the evaluation forward; one warm-up, then the median of
+SGD steps, LOBSTER steps, and the evaluation forward; one warm-up, then the fastest of
 ``--repeats`` rounds, every set-up timed once per round: :class:`StepTimer`) on random inputs
 of the data set's shape, dense and at the masks its masked jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the masks of a
 reference run given by ``--masks-from``, else dense, an upper bound); every job's cost is its
@@ -46,7 +46,6 @@ import argparse
 import json
 import logging
 import math
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -103,7 +102,7 @@ class StepTimes:
     train: float  # a plain SGD step (forward + backward + update)
     lobster: float  # a LOBSTER step (the same plus its regularisation update)
     forward: float  # an evaluation forward pass
-    spread: float = 0.0  # (slowest - fastest) / median of the timed repeats, training step
+    spread: float = 0.0  # (slowest - fastest) / fastest of the timed repeats, training step
     busy: float | None = None  # the largest share of the CPUs other processes used meanwhile
     multiply_add_ratio: float = 1.0  # of the compacted network (1: the dense path)
 
@@ -128,7 +127,9 @@ class StepTimer:
     ``batches`` batches of random inputs of the data set's shape, with and without LOBSTER's
     update, and the evaluation forward. :meth:`run` warms each up, then times ``repeats``
     rounds, each round timing every set-up once for at least ``MIN_REPEAT_SECONDS``; a
-    set-up's times are the medians of its rounds. Interleaving spreads each one's repeats over
+    set-up's times are the fastest of its rounds (a busy host only ever slows a round, so the
+    fastest is the least disturbed reading: with the median, two estimates a minute apart
+    disagreed by up to 17 % on one panel, docs/reproduction.md). Interleaving spreads each one's repeats over
     the whole timing, so that a slow spell of the host hits every set-up alike (timed one after
     the other, LeNet-5's step read 175, 246 and 249 us per sample in three estimates a minute
     apart, and 249 against 207 on two panels a few seconds apart). Identical set-ups (the same
@@ -221,10 +222,10 @@ class StepTimer:
         busy = max(self.busy) if self.busy else None
         for key, r in ready.items():
             t = r["times"]
-            med = statistics.median(t["train"])
+            fast = min(t["train"])
             self.results[key] = StepTimes(
-                train=med, lobster=statistics.median(t["lobster"]), forward=statistics.median(t["forward"]),
-                spread=(max(t["train"]) - min(t["train"])) / med, busy=busy, multiply_add_ratio=r["ratio"])
+                train=fast, lobster=min(t["lobster"]), forward=min(t["forward"]),
+                spread=(max(t["train"]) - fast) / fast, busy=busy, multiply_add_ratio=r["ratio"])
 
     def times(self, key) -> StepTimes:
         return self.results[key]
@@ -566,7 +567,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")
     ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
-    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per measurement (median)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per measurement (the fastest is kept)")
     ap.add_argument("--masks-from", type=Path, default=None, metavar="RESULTS",
                     help="a run's results directory (e.g. the default run's): its seed-0 LOBSTER "
                          "masks stand for the masks the estimated jobs train with")

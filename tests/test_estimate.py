@@ -111,3 +111,31 @@ def test_identical_set_ups_are_timed_once_in_interleaved_rounds():
     for key in (a, c):
         t = timer.times(key)
         assert t.train > 0 and t.lobster > 0 and t.forward > 0 and t.multiply_add_ratio == 1.0
+
+
+def test_each_set_up_keeps_its_fastest_round():
+    """A busy host only slows a round: the estimate keeps the fastest, and the spread is
+    measured from it."""
+    import torch
+
+    from sharpminima.estimate import StepTimer
+
+    # seconds each call of _run returns: the warm-up (two calls per kind, 1 s: one call per
+    # repeat), then three rounds, each timing the three kinds once
+    script = [1.0] * 6 + [0.3] * 3 + [0.1] * 3 + [0.2] * 3
+
+    class Scripted(StepTimer):
+        def _prepare(self, **kw):
+            return {"n": 10, "threads": None, "times": {k: [] for k in self.KINDS}, "calls": {},
+                    "fns": {k: None for k in self.KINDS}, "ratio": 1.0}
+
+        def _run(self, fn, calls=1):
+            return script.pop(0)
+
+    timer = Scripted(torch.device("cpu"), batches=1, repeats=3)
+    key = timer.add("lenet300", "mnist", 10)
+    timer.run()
+    t = timer.times(key)
+    assert not script
+    assert t.train == t.lobster == t.forward == 0.1 / 10
+    assert abs(t.spread - 2.0) < 1e-12  # (0.3 - 0.1) / 0.1
