@@ -1,43 +1,28 @@
 """What a run costs, before it starts: jobs, samples to train and hours, per panel.
 
     python -m sharpminima.estimate --configfile presets/paper.yaml [--config key=value ...]
+                                   [--targets results/figures/fig1a.pdf ...] [--remaining]
                                    [--jobs N] [--device auto|cpu|cuda] [--batches 20]
                                    [--repeats 3] [--masks-from results]
 
-The configuration is read as Snakemake reads it from the repository's root: ``config.yaml``,
-then each ``--configfile`` merged over it in order, key by key (``--configfile
-presets/extended.yaml`` is layered on the default), then ``--config`` pairs. On the current
-device, the engine's training epoch over a few batches of each panel's model is timed (plain
-SGD steps, LOBSTER steps, and the evaluation forward; one warm-up, then the fastest of
-``--repeats`` rounds, every set-up timed once per round: :class:`StepTimer`) on random inputs
-of the data set's shape, dense and at the masks its masked jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the masks of a
-reference run given by ``--masks-from``, else dense, an upper bound); every job's cost is its
-sample count times these per-sample times:
-
-- dense: ``epochs x n_train`` training samples, and one validation pass per epoch;
-- LOBSTER: ``epochs x n_train`` LOBSTER steps at most (a ``stop_at_sparsity`` may end it
-  earlier: the estimate is then an upper bound), each phase at its mask for the share of the
-  epochs it took in the reference run, a validation pass per epoch, and the bisection of
-  each pruning event (``bisection_steps`` validation passes per event; events are counted as
-  one per ``pwe + 1`` epochs, an upper bound);
-- IMP: its rounds (to the panel's highest target) times its recipe, each at its sparsity;
-  GMP: its recipe (dense before the schedule, the mid-schedule sparsity on it, the final one
-  after); a test pass per target (the chosen snapshots);
-- each retraining job (method x target): ``len(retrain_seeds)`` (the panel's own, else the
-  top-level list) runs of the retraining recipe at the target's mask; each one-shot job: its
-  fine-tuning recipe at a magnitude mask of the target;
-- each landscape (panel x gradual method): the map points (one forward pass over
-  ``landscape.samples`` each), the Hessian (about 30 Hessian-vector products, each ~3 forward
-  passes of ``hessian.samples``, per point), the rewind retrainings of its mask where Fig. 1
-  does not retrain them, and (the paper's landscape) the probe;
-- the feature analyses: a forward pass of every solution over their images.
+The jobs are Snakemake's own plan (:func:`plan`: a dry run of the same config files,
+overrides and targets from the current directory; ``--remaining``: only what a resumed run
+still has to do). The configuration is read as Snakemake reads it from the repository's root:
+``config.yaml``, then each ``--configfile`` merged over it in order, key by key, then
+``--config`` pairs. On the current device, the engine's training epoch over a few batches of
+each planned panel's model is timed (plain SGD steps, LOBSTER steps, and the evaluation
+forward; one warm-up, then the fastest of ``--repeats`` rounds, every set-up timed once per
+round: :class:`StepTimer`) on random inputs of the data set's shape, dense and at the masks
+its masked jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the
+masks of a reference run given by ``--masks-from``, else dense, an upper bound). Each job's
+cost is its sample counts times these per-sample times (:class:`Costs`), plus a start-up.
 
 While it times, the share of the CPUs other processes take is measured; above 10 % the
 estimate says so (its hours are then too high).
 
 Hours are given serially (one job at a time) and for ``--jobs N`` parallel jobs: the larger of
-the work spread over N and the longest chain (dense -> LOBSTER -> the longest retraining
-job -> the landscape). Measured against a real run in docs/reproduction.md.
+the work spread over N and the longest chain (dense -> gradual -> the longest retraining
+job -> the landscape). Measured against real runs in docs/reproduction.md.
 """
 
 from __future__ import annotations
@@ -46,6 +31,8 @@ import argparse
 import json
 import logging
 import math
+import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -57,9 +44,10 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .settings import (gradual_methods, gradual_recipe, gradual_seeds, method_targets, retrain_recipe,
-                       retrain_seeds, retrain_targets, retrained_seed, seeds_of)
-from .imp import rounds_to_reach
+from .gradual import load as load_gradual
+from .paper_figures import MAP_PASSES
+from .settings import (gradual_methods, gradual_recipe, gradual_seeds, retrain_recipe, retrain_seeds,
+                       retrain_targets, seeds_of)
 from .models import build_model
 from .training import Recipe, evaluate, resolve_device
 
@@ -261,11 +249,14 @@ class SparseTimes:
         below = [(p, t) for p, t in self.lobster_masks + self.magnitude_masks if p <= float(pct) + 1e-9]
         return max(below, key=lambda pt: pt[0])[1] if below else self.dense
 
-    def lobster_step(self) -> float:
-        """Seconds per LOBSTER sample, averaged over the reference run's phases."""
+    def over_phases(self) -> StepTimes:
+        """The step times averaged over the reference run's LOBSTER phases, each weighted by
+        the share of the epochs it took (no reference run: dense)."""
         if not self.phases:
-            return self.dense.lobster
-        return sum(share * self.at_most(p).lobster for share, p in self.phases)
+            return self.dense
+        avg = {k: sum(share * getattr(self.at_most(p), k) for share, p in self.phases)
+               for k in ("train", "lobster", "forward")}
+        return StepTimes(**avg)
 
 
 def reference_masks(results: Path | None, panel_name: str):
@@ -342,173 +333,180 @@ def _sparse(t) -> SparseTimes:
     return t if isinstance(t, SparseTimes) else SparseTimes(t, [], [], [])
 
 
-def panel_jobs(name: str, panel: dict, cfg: dict, t: StepTimes | SparseTimes) -> list[dict]:
-    """Every job of one panel with its samples and estimated seconds, each masked job at
-    its own masks' step times (:class:`SparseTimes`; a :class:`StepTimes`: dense for all)."""
-    st = _sparse(t)
-    spec = DATASETS[panel["dataset"]]
-    val_fraction = cfg.get("val_fraction", 0.1)
-    n_val_full = int(round(spec.n_train * val_fraction))
-    n_train = _n(panel, "train_samples", spec.n_train - n_val_full)
-    n_val = _n(panel, "val_samples", n_val_full)
-    n_test = _n(panel, "test_samples", spec.n_test)
-    seeds = seeds_of(cfg, panel)
-    rseeds = retrain_seeds(cfg, panel)
-    methods = cfg["methods"]
-    targets = panel["targets"]
-    jobs = []
+#: seconds a job spends before its work: the interpreter, torch's import (2.1 s of it), the
+#: data (py-spy on a LeNet-5 one-shot job of the default run, docs/reproduction.md)
+JOB_START_SECONDS = 2.5
 
-    def cost(kind, epochs, runs=1, times=st.dense, step=None, extra_fwd=0, final=True) -> dict:
-        """``final``: the run ends with its evaluation (train, validation and test passes)."""
-        samples = epochs * n_train * runs
-        step = times.train if step is None else step
-        fwd = (epochs * n_val + (n_train + n_val + n_test if final else 0)) * runs + extra_fwd
-        return {"panel": name, "job": kind, "samples": samples, "seconds": samples * step + fwd * times.forward}
 
-    def job(*args, **kw) -> None:
-        jobs.append(cost(*args, **kw))
-
-    def summed(parts: list[dict], extra_seconds=0.0) -> None:
-        jobs.append({**parts[0], "samples": sum(j["samples"] for j in parts),
-                     "seconds": sum(j["seconds"] for j in parts) + extra_seconds})
-
-    gradual = gradual_methods(cfg, panel)
-    retrained = retrain_targets(cfg, panel)
-    top = max(float(x) for x in targets)
-    for seed in seeds:
-        job("dense", panel["dense"]["epochs"])
-        for g in gradual:
-            if seed not in gradual_seeds(cfg, panel, g):
-                continue
-            block = panel.get(g) or {}
-            e = gradual_recipe(panel, g)["epochs"]
-            if g == "lobster":
-                events = e // (int(block["pwe"]) + 1)
-                job("gradual:lobster", e, step=st.lobster_step(),
-                    extra_fwd=events * int(block.get("bisection_steps", 20)) * n_val + len(targets) * n_test)
-            elif g == "imp":  # rounds 0..r, each the recipe at its sparsity, a test pass per round
-                rounds = rounds_to_reach(block.get("fraction", 0.2), top)
-                if block.get("max_rounds") is not None:
-                    rounds = min(rounds, int(block["max_rounds"]))
-                f = float(block.get("fraction", 0.2))
-                summed([cost("gradual:imp", e, times=st.at_most(100 * (1 - (1 - f) ** r)))
-                        for r in range(rounds + 1)])
-            else:  # GMP: dense before its schedule, mid-schedule sparsity on it, final after
-                s0, s1 = int(block.get("start_epoch", 0)), int(block.get("end_epoch", e))
-                final = float(block.get("final_sparsity") or top)
-                parts = [(s0, st.dense), (s1 - s0, st.at_most(final * (1 - 0.5 ** 3))),
-                         (e - s1, st.at_most(final))]
-                # one run: its final evaluation once, not once per stretch of the schedule
-                summed([cost(f"gradual:{g}", n_e, times=tt, final=i == len(parts) - 1)
-                        for i, (n_e, tt) in enumerate(parts)],
-                       len(targets) * n_test * st.dense.forward)
-        for m in methods:
-            for tg in targets:
-                if m == "oneshot":  # one per dense seed
-                    job("oneshot", panel["oneshot_finetune"]["epochs"], times=st.oneshot(tg))
-                elif seed == retrained_seed(cfg, panel):  # the first seed's masks only
-                    for g in [g for g, ts in retrained.items() if float(tg) in method_targets(panel, m, ts)]:
-                        # a gradual budget: at most the gradual recipe's (the events tell at run time)
-                        job(f"retrain:{m}", retrain_recipe(panel, m, g)["epochs"], runs=len(rseeds),
-                            times=st.retrain(tg))
+def parse_plan(text: str) -> list[dict]:
+    """The jobs of a Snakemake dry run's output, ``[{"rule", "wildcards"}]``, checked against
+    its 'Job stats' total."""
+    jobs, job = [], None
+    for line in text.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line)
+        if m:
+            job = {"rule": m.group(1), "wildcards": {}}
+            jobs.append(job)
+            continue
+        m = re.match(r"^\s+wildcards: (.*)$", line)
+        if m and job is not None:
+            job["wildcards"] = dict(kv.split("=", 1) for kv in m.group(1).split(", "))
+    total = re.search(r"^total\s+(\d+)$", text, re.M)
+    if total is None and jobs:
+        raise ValueError("snakemake --dry-run printed jobs but no 'Job stats' total")
+    if total is not None and int(total.group(1)) != len(jobs):
+        raise ValueError(f"snakemake --dry-run: read {len(jobs)} jobs, its 'Job stats' say {total.group(1)}")
     return jobs
 
 
-def landscape_jobs(cfg: dict, times: dict) -> list[dict]:
-    """The landscape's jobs: per (panel, gradual method) of ``landscape`` the two maps and
-    the Hessian; the points at every seed of G and 1-S; the probe once, on the paper's
-    landscape (the first). The rewind retrainings of a method whose masks Fig. 1 does not
-    retrain, and of every G seed but the first, are counted here too."""
-    ls = cfg.get("landscape") or {}
-    first = ls.get("panel", "lenet5_mnist")
-    names = list(dict.fromkeys([first, *ls.get("panels", [])]))
-    methods = ls.get("methods", ["lobster"])
-    res = ls.get("resolution", [17, 11])
-    samples = ls.get("samples", 2000)
-    h = ls.get("hessian", {})
-    hs, hres = h.get("samples", 1000), h.get("resolution", [5, 3])
-    points = res[0] * res[1]
-    hpoints = 2 * 2 + hres[0] * hres[1]  # G and 1-S in both spaces, and the map
-    hvp = 30 * 3 * hs  # ~30 products of ~3 forward-equivalents each
-    probe = ls.get("probe_epochs", 30)
-    rows = []
-    for name in names:
-        if name not in cfg["panels"]:
-            continue
-        st, panel = _sparse(times[name]), cfg["panels"][name]
-        t = st.dense
-        g_target = ls.get("target") or max(float(x) for x in panel["targets"])  # G's sparsity
-        n_train = _n(panel, "train_samples", DATASETS[panel["dataset"]].n_train)
-        masks_of = retrain_targets(cfg, name)
-        rseeds = retrain_seeds(cfg, panel)
-        retrain_epochs = retrain_recipe(panel, "rewind")["epochs"]  # 1-S: rewinds
-        for m in methods:
-            key = f"{name}/{m}"
-            rows += [
-                {"panel": name, "job": "plane_map:loss", "landscape": key, "samples": 0,
-                 "seconds": points * samples * t.forward},
-                {"panel": name, "job": "plane_map:psp", "landscape": key, "samples": 0,
-                 "seconds": 2 * points * samples * t.forward},
-                {"panel": name, "job": "hessian", "landscape": key, "samples": 0,
-                 "seconds": hpoints * hvp * t.forward},
-            ]
-            g_seeds = gradual_seeds(cfg, name, m)
-            n_sol = len(g_seeds) * (1 + len(rseeds))  # every seed of G and of 1-S, both spaces
-            rows.append({"panel": name, "job": "landscape_points", "landscape": key, "samples": 0,
-                         "seconds": n_sol * (3 * samples + 2 * 2 * h.get("batches", 1) * hvp) * t.forward})
-            # 1-S: the rewind retrainings of each G seed's mask that Fig. 1 does not retrain,
-            # at the landscape's target, or at every target where G's is the highest reached
-            fixed = name == first and ls.get("target") is not None
-            for tg in [float(ls["target"])] if fixed else [float(x) for x in panel["targets"]]:
-                n_masks = len(g_seeds) - (1 if tg in masks_of.get(m, []) else 0)
-                s = retrain_epochs * n_train * len(rseeds)
-                rows += [{"panel": name, "job": "retrain:rewind", "landscape": key, "samples": s,
-                          "seconds": s * st.retrain(tg).train} for _ in range(n_masks)]
-        if name == first:
-            rows.append({"panel": name, "job": "landscape_probe", "landscape": f"{name}/{methods[0]}",
-                         "samples": probe * n_train,
-                         "seconds": probe * n_train * st.retrain(g_target).train + 6 * 2 * hvp * t.forward})
-    return rows
+def plan(configfiles=(), overrides=(), targets=(), remaining: bool = False, cwd: Path | None = None) -> list[dict]:
+    """Snakemake's own plan of a configuration: every job ``snakemake [targets]`` would run
+    from ``cwd`` (default: the current directory) with these config files and overrides
+    (``remaining``: only those its outputs still lack; else all, as from scratch). A dry run
+    in a subprocess: the library never imports snakemake."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--dry-run", "--cores", "1",
+           *map(str, targets)]
+    if not remaining:
+        cmd.append("--forceall")
+    if configfiles:
+        cmd += ["--configfile", *[str(Path(f).resolve()) for f in configfiles]]
+    if overrides:
+        cmd += ["--config", *overrides]
+    proc = subprocess.run(cmd, cwd=cwd or Path.cwd(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"estimate: snakemake's dry run of this configuration failed:\n{proc.stdout[-4000:]}")
+    return parse_plan(proc.stdout)
 
 
-def feature_jobs(cfg: dict, times: dict) -> list[dict]:
-    """The feature analyses (``features``): per panel of ``panels`` one similarity job, per
-    pair one transfer job, each a forward pass of every solution over its images (the
-    probes' logistic regressions, seconds each on a CPU, are not counted)."""
-    f = cfg.get("features") or {}
-    t = f.get("transfer") or {}
-    rows = []
+class Costs:
+    """Each planned job's estimated seconds and training samples, from the configuration and
+    the timed steps (``times``: panel -> :class:`SparseTimes` or :class:`StepTimes`):
 
-    def solutions(name: str) -> int:
-        panel = cfg["panels"][name]
-        seeds = len(seeds_of(cfg, name))
-        gradual = gradual_methods(cfg, panel)
-        masked = sum(len(ts) for ts in retrain_targets(cfg, name).values())  # (method, target) pairs
-        methods = cfg["methods"]
-        rseeds = len(retrain_seeds(cfg, panel))
-        retrain = sum(m != "oneshot" for m in methods) * masked * rseeds
-        return seeds * (1 + len(panel["targets"]) * (len(gradual) + ("oneshot" in methods)) + retrain)
+    - ``train_dense``: its recipe's epochs over the training split, a validation pass each;
+    - ``gradual``: the stretches its method trains (each method's ``work``, ``gradual.py``),
+      each at its mask;
+    - ``retrain``: ``len(retrain_seeds)`` runs of the method's recipe at the target's mask;
+      ``oneshot``: its fine-tuning recipe at a magnitude mask of the target;
+    - the landscape: each map's points (``MAP_PASSES`` forward passes over ``landscape.samples``
+      per point), the Hessian (about 30 Hessian-vector products of ~3 forward passes of
+      ``hessian.samples`` per point), the points at every seed of G and 1-S, the probe;
+    - the feature analyses: a forward pass of every solution over their images;
+    - every job: ``JOB_START_SECONDS``."""
 
-    for name in f.get("panels", []):
-        n = solutions(name)
-        rows.append({"panel": name, "job": "similarity", "samples": 0,
-                     "seconds": n * f.get("samples", 2000) * _sparse(times[name]).dense.forward})
-    for name in (t.get("pairs") or {}):
-        n = solutions(name)
+    def __init__(self, cfg: dict, times: dict):
+        self.cfg, self.times = cfg, {k: _sparse(v) for k, v in times.items()}
+
+    def sizes(self, panel: dict) -> tuple[int, int, int]:
+        spec = DATASETS[panel["dataset"]]
+        n_val = int(round(spec.n_train * self.cfg.get("val_fraction", 0.1)))
+        return (_n(panel, "train_samples", spec.n_train - n_val), _n(panel, "val_samples", n_val),
+                _n(panel, "test_samples", spec.n_test))
+
+    def __call__(self, job: dict) -> dict:
+        rule, wc = job["rule"], job["wildcards"]
+        name = wc.get("panel")
+        row = {"panel": name or "(tables, figures)", "job": rule, "wildcards": wc, "samples": 0,
+               "seconds": 0.0 if rule == "all" else JOB_START_SECONDS}
+        if name is None or rule not in self.RULES:
+            return row
+        samples, seconds = getattr(self, self.RULES[rule])(self.cfg["panels"][name], self.times[name], wc)
+        row["job"] = f"{rule}:{wc['gradual']}" if rule == "gradual" else rule
+        return {**row, "samples": samples, "seconds": row["seconds"] + seconds}
+
+    RULES = {"train_dense": "dense", "gradual": "gradual", "retrain": "retrain", "oneshot": "oneshot",
+             "plane_map": "plane_map", "hessian": "hessian", "landscape_points": "points",
+             "landscape_probe": "probe", "similarity": "similarity", "transfer": "transfer"}
+
+    def _train(self, panel, epochs, times: StepTimes, runs=1, step=None, val_passes=0, test_passes=0,
+               final=True) -> tuple[int, float]:
+        n_train, n_val, n_test = self.sizes(panel)
+        samples = int(epochs) * n_train * runs
+        fwd = (int(epochs) * n_val + val_passes * n_val + test_passes * n_test
+               + (n_train + n_val + n_test if final else 0)) * runs
+        return samples, samples * (times.train if step is None else step) + fwd * times.forward
+
+    def dense(self, panel, st, wc):
+        return self._train(panel, panel["dense"]["epochs"], st.dense)
+
+    def gradual(self, panel, st, wc):
+        module, settings_cls = load_gradual(wc["gradual"])
+        block = {k: v for k, v in (panel.get(wc["gradual"]) or {}).items() if k != "recipe"}
+        settings = settings_cls.from_dict(block, f"panels.{wc['panel']}.{wc['gradual']}")
+        epochs = gradual_recipe(panel, wc["gradual"])["epochs"]
+        samples = seconds = 0
+        for s in module.work(settings, epochs, panel["targets"]):
+            t = st.at_most(s.pruned_pct) if s.pruned_pct is not None else st.over_phases()
+            a, b = self._train(panel, s.epochs, t, step=t.lobster if s.lobster_step else t.train,
+                               val_passes=s.val_passes, test_passes=s.test_passes, final=s.final)
+            samples, seconds = samples + a, seconds + b
+        return samples, seconds
+
+    def retrain(self, panel, st, wc):
+        # a method with the gradual run's budget: at most the gradual recipe (events tell at run time)
+        epochs = retrain_recipe(panel, wc["retraining"], wc["gradual"])["epochs"]
+        return self._train(panel, epochs, st.retrain(float(wc["target"])), runs=len(retrain_seeds(self.cfg, panel)))
+
+    def oneshot(self, panel, st, wc):
+        return self._train(panel, panel["oneshot_finetune"]["epochs"], st.oneshot(float(wc["target"])))
+
+    def _landscape(self):
+        ls = self.cfg.get("landscape") or {}
+        h = ls.get("hessian") or {}
+        return ls, h, 30 * 3 * h.get("samples", 1000)  # ~30 products of ~3 forward passes each
+
+    def plane_map(self, panel, st, wc):
+        ls, _, _ = self._landscape()
+        res = ls.get("resolution", [17, 11])
+        return 0, MAP_PASSES[wc["map_kind"]] * res[0] * res[1] * ls.get("samples", 2000) * st.dense.forward
+
+    def hessian(self, panel, st, wc):
+        _, h, hvp = self._landscape()
+        hres = h.get("resolution", [5, 3])
+        return 0, (2 * 2 + hres[0] * hres[1]) * hvp * st.dense.forward  # G and 1-S in both spaces, the map
+
+    def points(self, panel, st, wc):
+        ls, h, hvp = self._landscape()
+        n_sol = len(gradual_seeds(self.cfg, wc["panel"], wc["gradual"])) * (1 + len(retrain_seeds(self.cfg, panel)))
+        return 0, n_sol * (3 * ls.get("samples", 2000) + 2 * 2 * h.get("batches", 1) * hvp) * st.dense.forward
+
+    def probe(self, panel, st, wc):
+        ls, _, hvp = self._landscape()
+        n_train = self.sizes(panel)[0]
+        g_target = ls.get("target") or max(float(x) for x in panel["targets"])
+        samples = ls.get("probe_epochs", 30) * n_train
+        return samples, samples * st.retrain(g_target).train + 6 * 2 * hvp * st.dense.forward
+
+    def _solutions(self, name: str) -> int:
+        panel = self.cfg["panels"][name]
+        masked = sum(len(ts) for ts in retrain_targets(self.cfg, name).values())  # (method, target) pairs
+        methods = self.cfg["methods"]
+        retrain = sum(m != "oneshot" for m in methods) * masked * len(retrain_seeds(self.cfg, panel))
+        per_seed = 1 + len(panel["targets"]) * (len(gradual_methods(self.cfg, panel)) + ("oneshot" in methods))
+        return len(seeds_of(self.cfg, name)) * per_seed + retrain
+
+    def similarity(self, panel, st, wc):
+        f = self.cfg.get("features") or {}
+        return 0, self._solutions(wc["panel"]) * f.get("samples", 2000) * st.dense.forward
+
+    def transfer(self, panel, st, wc):
+        f = self.cfg.get("features") or {}
+        t = f.get("transfer") or {}
         images = f.get("samples", 2000) + 2 * (t.get("train_samples", 2000) + t.get("test_samples", 2000))
-        rows.append({"panel": name, "job": "transfer", "samples": 0,
-                     "seconds": n * images * _sparse(times[name]).dense.forward})
-    return rows
+        return 0, self._solutions(wc["panel"]) * images * st.dense.forward
 
 
-def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, repeats: int = 3,
+def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: int = 1, repeats: int = 3,
              masks_from: Path | None = None) -> dict:
+    """Every job of ``planned`` (:func:`plan`) costed at the steps timed on ``device`` for
+    the panels it names."""
+    names = [n for n in cfg["panels"] if any(j["wildcards"].get("panel") == n for j in planned)]
     timer = StepTimer(device, batches, repeats)
-    planned = {name: sparse_times(name, panel, cfg, timer, masks_from) for name, panel in cfg["panels"].items()}
+    planned_times = {name: sparse_times(name, cfg["panels"][name], cfg, timer, masks_from) for name in names}
     timer.run()
-    times, rows = {}, []
-    for name, panel in cfg["panels"].items():
-        st = planned[name]()
+    times = {}
+    for name in names:
+        panel = cfg["panels"][name]
+        st = planned_times[name]()
         times[name], t = st, st.dense
         _log.info(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
                   f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward), dense; "
@@ -516,9 +514,8 @@ def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, repeats: int =
         for p, tm in st.lobster_masks + st.magnitude_masks:
             _log.info(f"{name}: at {p:.2f} %: {1e6 * tm.train:.1f} us/sample (SGD), multiply-adds "
                       f"{tm.multiply_add_ratio:.2f} of dense")
-        rows += panel_jobs(name, panel, cfg, st)
-    rows += landscape_jobs(cfg, times)
-    rows += feature_jobs(cfg, times)
+    cost = Costs(cfg, times)
+    rows = [cost(j) for j in planned]
     per_panel = {}
     for r in rows:
         p = per_panel.setdefault(r["panel"], {"jobs": 0, "samples": 0, "seconds": 0.0, "chain": {}})
@@ -528,7 +525,7 @@ def estimate(cfg: dict, device, batches: int = 20, jobs: int = 1, repeats: int =
         kind = r["job"].split(":")[0]
         p["chain"][kind] = max(p["chain"].get(kind, 0.0), r["seconds"])
     total = sum(p["seconds"] for p in per_panel.values())
-    chain = max(c["chain"].get("dense", 0) + c["chain"].get("gradual", 0)
+    chain = max(c["chain"].get("train_dense", 0) + c["chain"].get("gradual", 0)
                 + max(c["chain"].get("retrain", 0), c["chain"].get("oneshot", 0))
                 + sum(c["chain"].get(k, 0) for k in ("plane_map", "hessian", "landscape_probe"))
                 for c in per_panel.values())
@@ -572,6 +569,11 @@ def parser() -> argparse.ArgumentParser:
                     help="a run's results directory (e.g. the default run's): its seed-0 LOBSTER "
                          "masks stand for the masks the estimated jobs train with")
     ap.add_argument("--panels", nargs="+", default=None, help="estimate these panels only")
+    ap.add_argument("--targets", nargs="+", default=[],
+                    help="the run's targets (default: Snakemake's default target, every figure)")
+    ap.add_argument("--remaining", action="store_true",
+                    help="only the jobs whose outputs are missing or stale in the current directory "
+                         "(a run to resume); default: every job, as from scratch")
     ap.add_argument("--json", default=None, help="also write the estimate here")
     return ap
 
@@ -585,8 +587,12 @@ def main(argv=None) -> int:
         if unknown:
             raise SystemExit(f"--panels: unknown panel(s) {unknown}; the config has {sorted(cfg['panels'])}")
         cfg["panels"] = {k: v for k, v in cfg["panels"].items() if k in a.panels}
+    planned = plan(a.configfile, a.config, a.targets, a.remaining)
+    if a.panels:
+        planned = [j for j in planned if j["wildcards"].get("panel") in a.panels]
     device = resolve_device(a.device or cfg.get("device", "auto"))
-    out = estimate(cfg, device, batches=a.batches, jobs=a.jobs, repeats=a.repeats, masks_from=a.masks_from)
+    out = estimate(cfg, device, planned, batches=a.batches, jobs=a.jobs, repeats=a.repeats,
+                   masks_from=a.masks_from)
     print(f"\n{'panel':<20} {'jobs':>5} {'samples':>14} {'serial':>10}")
     for k, v in out["panels"].items():
         print(f"{k:<20} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}")

@@ -189,3 +189,17 @@ def run(model, data, recipe: Recipe, settings: GMPSettings, *, seed: int, device
                                  **(fingerprint or {})})
     return GradualRun(events=gmp.events, epochs=trainer.epoch, history=trainer.history,
                       selection=f"{selection} among the epochs of the first sparsity at or above each target")
+
+
+def work(settings: GMPSettings, epochs: int, targets=()):
+    """What a run trains, for the estimate (``gradual.Stretch``): dense up to the schedule,
+    the schedule's stretch at the sparsity it has half-way through time (the cubic reaches
+    ``1 - 0.5^3`` of its range there), then the final sparsity to the end; a test pass per
+    target."""
+    from .gradual import Stretch
+
+    final = settings.final_sparsity if settings.final_sparsity is not None else max(float(t) for t in targets)
+    first, s0, s1 = float(settings.initial_sparsity), int(settings.start_epoch), int(settings.end_epoch)
+    middle = first + (float(final) - first) * (1 - 0.5 ** 3)
+    return [Stretch(s0, first, final=False), Stretch(s1 - s0, middle, final=False),
+            Stretch(int(epochs) - s1, float(final), test_passes=len(targets))]

@@ -26,6 +26,10 @@ module defines
   * ``targets``: the panel's target sparsities (%), which a method may use to know when to
     stop; ``selection``: the workflow's selection rule (``training.SELECTIONS``).
 
+- ``work(settings, recipe, targets) -> list[Stretch]``: what a run trains, stretch by stretch
+  (epochs, at which sparsity, with which step), for ``python -m sharpminima.estimate`` to cost
+  before the run.
+
 This module imports no torch, so that Snakemake reads it at no cost.
 """
 
@@ -35,7 +39,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "register", "load"]
+__all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "Stretch", "register", "load"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,23 @@ class GradualRun:
     epochs: int
     history: list[dict] = field(default_factory=list)
     selection: str = ""
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A stretch of a gradual run's training, as the estimate costs it: ``epochs`` of the
+    recipe on the training split (one validation pass each) at the mask of ``pruned_pct``
+    percent (0: dense; None: the masks of the phases of a reference run, each for the share of
+    the epochs it took there), with LOBSTER's step or a plain one; ``val_passes`` and
+    ``test_passes``: evaluations beyond one validation pass per epoch; ``final``: the stretch
+    ends with the run's final evaluation (training, validation and test splits)."""
+
+    epochs: int
+    pruned_pct: float | None = 0.0
+    lobster_step: bool = False
+    val_passes: int = 0
+    test_passes: int = 0
+    final: bool = True
 
 
 GRADUAL_METHODS: dict[str, GradualMethod] = {}

@@ -185,3 +185,15 @@ def run(model, data, recipe: Recipe, settings: IMPSettings, *, seed: int, device
                   f"{meta['pruned_neurons_pct']:.3f} % neurons, val_error {meta['val_error']:.3f} %")
     return GradualRun(events=events, epochs=epochs, history=history,
                       selection=f"{selection} (per round)")
+
+
+def work(settings: IMPSettings, epochs: int, targets=()):
+    """What a run trains, for the estimate (``gradual.Stretch``): rounds 0 to the first at or
+    above the highest target (or ``max_rounds``), each the whole recipe at its round's
+    sparsity, each ending with its evaluation."""
+    from .gradual import Stretch
+
+    last = rounds_to_reach(settings.fraction, max(float(t) for t in targets))
+    if settings.max_rounds is not None:
+        last = min(last, int(settings.max_rounds))
+    return [Stretch(int(epochs), 100.0 * round_sparsity(settings.fraction, r)) for r in range(last + 1)]

@@ -520,3 +520,15 @@ def run(model, data, recipe: Recipe, settings: LobsterSettings, *, seed: int, de
                           augment=augment, evaluate_test=False, fingerprint=fingerprint)
     return GradualRun(events=trainer.lobster.events, epochs=trainer.epoch, history=trainer.history,
                       selection="best_val (per phase: LOBSTER's own rule)")
+
+
+def work(settings: LobsterSettings, epochs: int, targets=()):
+    """What a run trains, for the estimate (``gradual.Stretch``): at most ``epochs`` LOBSTER
+    steps per training sample (a stop setting may end it earlier: an upper bound), at the
+    masks of its phases; at most one pruning event per ``pwe + 1`` epochs, each bisecting the
+    threshold with ``bisection_steps`` validation passes; a test pass per target."""
+    from .gradual import Stretch
+
+    events = int(epochs) // (int(settings.pwe) + 1)
+    return [Stretch(int(epochs), None, lobster_step=True, val_passes=events * int(settings.bisection_steps),
+                    test_passes=len(targets))]

@@ -1,50 +1,81 @@
 """The cost estimate: its jobs are the workflow's jobs, its sample counts the recipes'."""
 
 import json
+from collections import Counter
 
 import pytest
 
 from conftest import REPO, TINY, snakemake
-from sharpminima.estimate import StepTimes, landscape_jobs, load_config, main, panel_jobs, parser
+from sharpminima.estimate import JOB_START_SECONDS, Costs, StepTimes, load_config, main, parse_plan, parser, plan
 from test_workflow import job_counts
 
 
-def test_jobs_are_the_workflows_jobs(data_mirror, tmp_path):
+def test_the_estimate_costs_snakemakes_own_plan(data_mirror, tmp_path):
+    """The estimate's jobs are the dry run's, one row each (no copy of the job graph)."""
+    planned = plan([TINY], [f"data_mirror={data_mirror}"], cwd=tmp_path)
+    proc = snakemake("-n", "--forceall", "--configfile", TINY, "--config", f"data_mirror={data_mirror}",
+                     cwd=tmp_path)
+    assert Counter(j["rule"] for j in planned) == job_counts(proc.stdout)
+    gradual = [j for j in planned if j["rule"] == "gradual"]
+    assert {j["wildcards"]["gradual"] for j in gradual} == {"lobster", "imp", "gmp"}
+    assert all(set(j["wildcards"]) == {"panel", "gradual", "seed"} for j in gradual)
     cfg = load_config([TINY], defaults=None)
-    unit = StepTimes(train=1.0, lobster=1.0, forward=0.0)
-    jobs = [j for name, p in cfg["panels"].items() for j in panel_jobs(name, p, cfg, unit)]
-    kinds = {}
-    for j in jobs:
-        k = j["job"].split(":")[0]
-        kinds[k] = kinds.get(k, 0) + 1
-    proc = snakemake("-n", "--configfile", TINY, "--config", f"data_mirror={data_mirror}", cwd=tmp_path)
-    counts = job_counts(proc.stdout)
-    landscape = landscape_jobs(cfg, {name: unit for name in cfg["panels"]})
-    extra_rewinds = sum(j["job"] == "retrain:rewind" for j in landscape)
-    assert kinds == {"dense": counts["train_dense"], "gradual": counts["gradual"],
-                     "retrain": counts["retrain"] - extra_rewinds, "oneshot": counts["oneshot"]}
-    assert sum(j["job"] == "hessian" for j in landscape) == counts["hessian"]
-    assert sum(j["job"].startswith("plane_map") for j in landscape) == counts["plane_map"]
+    cost = Costs(cfg, {name: StepTimes(train=1.0, lobster=1.0, forward=0.0) for name in cfg["panels"]})
+    rows = [cost(j) for j in planned]
+    assert all(r["seconds"] >= JOB_START_SECONDS for r in rows if r["job"] != "all")
+    assert all(r["samples"] > 0 for r in rows if r["job"].split(":")[0] in ("train_dense", "gradual", "retrain"))
+    # targets and a resumed run: only what the target needs and its outputs lack
+    split = plan([TINY], [f"data_mirror={data_mirror}"], ["results/splits/mnist.json"], remaining=True,
+                 cwd=tmp_path)
+    assert [j["rule"] for j in split] == ["prepare_data", "split"]
+
+
+def test_a_dry_run_is_read_whole_or_refused():
+    text = """rule train_dense:
+    output: results/a/dense/s0/model.pt
+    wildcards: panel=a, seed=0
+localrule all:
+    input: x
+Job stats:
+job            count
+-----------  -------
+all                1
+train_dense        1
+total              2
+"""
+    assert parse_plan(text) == [{"rule": "train_dense", "wildcards": {"panel": "a", "seed": "0"}},
+                                {"rule": "all", "wildcards": {}}]
+    with pytest.raises(ValueError, match="read 2 jobs, its 'Job stats' say 3"):
+        parse_plan(text.replace("total              2", "total              3"))
+
+
+def _costs(cfg, name, times):
+    cost = Costs(cfg, {name: times})
+    return lambda rule, **wc: cost({"rule": rule, "wildcards": {"panel": name, **wc}})
 
 
 def test_samples_follow_the_recipes():
     cfg = load_config([TINY], ["retrain_seeds=[101, 102, 103]"], defaults=None)
     p = cfg["panels"]["lenet300_mnist"]
-    unit = StepTimes(train=2.0, lobster=3.0, forward=0.0)
-    jobs = {j["job"]: j for j in panel_jobs("lenet300_mnist", p, cfg, unit)}
+    job = _costs(cfg, "lenet300_mnist", StepTimes(train=2.0, lobster=3.0, forward=0.0))
     n = p["train_samples"]
-    assert jobs["dense"]["samples"] == p["dense"]["epochs"] * n
-    assert jobs["dense"]["seconds"] == pytest.approx(2.0 * p["dense"]["epochs"] * n)
-    assert jobs["gradual:lobster"]["seconds"] == pytest.approx(3.0 * p["lobster"]["recipe"]["epochs"] * n)
+    dense = job("train_dense", seed="0")
+    assert dense["samples"] == p["dense"]["epochs"] * n
+    assert dense["seconds"] == pytest.approx(2.0 * p["dense"]["epochs"] * n + JOB_START_SECONDS)
+    lobster = job("gradual", gradual="lobster", seed="0")
+    assert lobster["job"] == "gradual:lobster"
+    assert lobster["seconds"] == pytest.approx(3.0 * p["lobster"]["recipe"]["epochs"] * n + JOB_START_SECONDS)
     # IMP: rounds 0..1 to 10 % at 20 % per round, each the dense recipe; GMP: its recipe
-    assert jobs["gradual:imp"]["samples"] == 2 * p["dense"]["epochs"] * n
-    assert jobs["gradual:gmp"]["samples"] == p["gmp"]["recipe"]["epochs"] * n
+    assert job("gradual", gradual="imp", seed="0")["samples"] == 2 * p["dense"]["epochs"] * n
+    assert job("gradual", gradual="gmp", seed="0")["samples"] == p["gmp"]["recipe"]["epochs"] * n
     # one retraining job trains every retraining seed; Scratch-E: the dense budget
-    assert jobs["retrain:rewind"]["samples"] == 3 * p["dense"]["epochs"] * n
+    rewind = job("retrain", gradual="lobster", retraining="reinit", seed="0", target="10")
+    assert rewind["samples"] == 3 * p["dense"]["epochs"] * n
     # the whole training split when train_samples is null (MNIST: 60,000 - 10 % validation)
-    full = {**p, "train_samples": None}
-    d = next(j for j in panel_jobs("x", full, cfg, unit) if j["job"] == "dense")
-    assert d["samples"] == p["dense"]["epochs"] * 54_000
+    cfg["panels"]["lenet300_mnist"]["train_samples"] = None
+    assert job("train_dense", seed="0")["samples"] == p["dense"]["epochs"] * 54_000
+    # a job that trains nothing costs its start-up
+    assert job("fig1")["seconds"] == JOB_START_SECONDS and job("fig1")["samples"] == 0
 
 
 def test_command_prints_and_writes_the_estimate(tmp_path, capsys):
@@ -87,13 +118,13 @@ def test_masked_jobs_are_costed_at_their_own_masks():
     # a retraining trains the first LOBSTER mask at or above its target; beyond reach, below
     assert s.retrain(90.0).train == 4.0 and s.retrain(98.0).train == 2.0 and s.retrain(99.5).train == 2.0
     assert s.oneshot(98.0).train == 5.0 and s.at_most(50.0).train == 10.0 and s.at_most(95.0).train == 4.0
-    assert s.lobster_step() == pytest.approx(0.5 * 20 + 0.25 * 8 + 0.25 * 4)
+    assert s.over_phases().lobster == pytest.approx(0.5 * 20 + 0.25 * 8 + 0.25 * 4)
     cfg = load_config([TINY], defaults=None)
-    p = cfg["panels"]["lenet300_mnist"]
-    dense_only = {j["job"]: j["seconds"] for j in panel_jobs("x", p, cfg, st(10.0))}
-    sparse = {j["job"]: j["seconds"] for j in panel_jobs("x", p, cfg, s)}
-    assert sparse["dense"] == dense_only["dense"]
-    assert sparse["retrain:rewind"] < dense_only["retrain:rewind"]
+    dense_only, sparse = _costs(cfg, "x", st(10.0)), _costs(cfg, "x", s)
+    cfg["panels"]["x"] = cfg["panels"]["lenet300_mnist"]
+    assert sparse("train_dense", seed="0") == dense_only("train_dense", seed="0")
+    at = dict(gradual="lobster", retraining="rewind", seed="0", target="10")
+    assert sparse("retrain", **at)["seconds"] < dense_only("retrain", **at)["seconds"]
 
 
 def test_identical_set_ups_are_timed_once_in_interleaved_rounds():

@@ -66,20 +66,22 @@ def test_dry_run_plans_every_panel(configs, panels, dense, gradual, retrain, one
 def test_the_extended_preset_is_planned_and_estimated():
     """presets/extended.yaml: what does not fit the default run's budget, layered on it; the
     estimate reads it as Snakemake does (merged key by key) and plans the same landscapes."""
-    from sharpminima.estimate import StepTimes, landscape_jobs, load_config, panel_jobs
+    from collections import Counter
+
+    from sharpminima.estimate import Costs, StepTimes, load_config, plan
 
     cfg = load_config([REPO / "presets/extended.yaml"])  # over config.yaml, as from the root
     assert set(cfg["panels"]) == {"lenet300_mnist", "lenet5_mnist", "lenet5_fashion", "resnet32_cifar10"}
     resnet = cfg["panels"]["resnet32_cifar10"]
     assert resnet["dense"]["epochs"] == 2 and resnet["gradual_methods"] == ["lobster", "imp", "gmp"]
+    planned = plan([REPO / "presets/extended.yaml"], cwd=REPO)
+    rules = Counter(j["rule"] for j in planned)
+    assert rules["gradual"] == 18 and rules["landscape_points"] == 12 and rules["hessian"] == 12
     unit = StepTimes(train=1e-3, lobster=1e-3, forward=1e-4)
-    jobs = [j for n, p in cfg["panels"].items() for j in panel_jobs(n, p, cfg, unit)]
-    assert sum(j["job"].startswith("gradual:") for j in jobs) == 18  # as the dry run plans
-    land = landscape_jobs(cfg, {n: unit for n in cfg["panels"]})
-    assert len({j["landscape"] for j in land}) == 12
-    assert sum(j["job"] == "landscape_points" for j in land) == 12
-    # Fig. 1 retrains every first seed's mask: the rewinds of LOBSTER's seeds 1-2 remain
-    assert sum(j["job"] == "retrain:rewind" for j in land) == 2 * (1 + 4 + 3)  # per target
+    cost = Costs(cfg, {n: unit for n in cfg["panels"]})
+    rows = [cost(j) for j in planned]
+    assert len({(r["panel"], r["wildcards"].get("gradual")) for r in rows if r["job"] == "landscape_points"}) == 12
+    assert all(r["seconds"] > 0 for r in rows if r["job"] != "all")
 
 
 def test_the_paper_preset_inherits_no_panel_setting_of_the_default_config():
