@@ -736,9 +736,9 @@ def landscape_claims(panel_name: str, panel: dict, points: pd.DataFrame, words: 
                          paper="positive everywhere (log colour scale)",
                          ours=f"{int(grid_pos.sum())} of {len(grid_pos)} grid points all positive",
                          ours_mean=float(hm[cols].astype(float).min(axis=1).min()), n_seeds=1,
-                         verdict=HOLDS if grid_pos.all() else FAILS,
+                         verdict=UNRESOLVED,
                          words="positive: at every point of the Hessian grid of the plane (G's first seed, 1-S the best rewind)",
-                         note="one plane: the grid points are not seeds"))
+                         note=_one_plane(HOLDS if grid_pos.all() else FAILS)))
     for key, where, text, q, rel in LANDSCAPE_RELATIONS:
         if q not in points or points[q].isna().all():
             continue
@@ -812,10 +812,19 @@ def _plane_region_row(base, panel_name, who, loss: pd.DataFrame, psp: pd.DataFra
                 claim="The plane has regions of lower z^2 and lower first-order entropy than G and 1-S, "
                       "but a higher loss" + who,
                 paper="such regions exist", ours=f"{n} of {len(grid)} grid points", ours_mean=float(n),
-                n_seeds=1, verdict=HOLDS if n > 0 else (FAILS if not ends.empty else UNTESTABLE),
+                n_seeds=1, verdict=UNTESTABLE if ends.empty else UNRESOLVED,
                 words="exist: at least one map point with PSP norm and first-order entropy below both "
                       "solutions' and loss above both",
-                note="one plane (G's first seed, 1-S the best rewind by validation loss): the grid points are not seeds")
+                note=None if ends.empty else _one_plane(HOLDS if n > 0 else FAILS))
+
+
+def _one_plane(seen: str) -> str:
+    """The note of a claim read off the one plane a landscape draws (G's first seed, 1-S the
+    best rewind). Our decision: such a row stays *unresolved at n seeds*, since one plane is
+    one seed (n=1) and the grid points are not seeds; the plane's own answer is noted. With
+    it decided, two disjoint seed sets reversed the Hessian-grid row (6 of 9 points positive
+    on one plane, 9 of 9 on the other)."""
+    return f"one plane (n=1; the grid points are not seeds): this plane alone says '{seen}'"
 
 
 def _grid_row(grid: pd.DataFrame, index):
