@@ -148,7 +148,10 @@ def _landscape_runs(panel, gradual, seed):
 def g_inputs(wildcards):
     """Every gradual seed's trajectory: G's target is one all of them are measured at."""
     seeds = _settings.gradual_seeds(config, wildcards.panel, wildcards.gradual)
-    return [_landscape_runs(wildcards.panel, wildcards.gradual, s)["trajectory"] for s in seeds]
+    return [
+        _landscape_runs(wildcards.panel, wildcards.gradual, s)["trajectory"]
+        for s in seeds
+    ]
 
 
 def plane_inputs(wildcards):
