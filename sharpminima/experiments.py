@@ -66,23 +66,63 @@ def run_fingerprint(panel: dict, data_dir, split_path, settings: dict, **files) 
     return fingerprint({"panel": panel, **settings}, inputs)
 
 
+class Job:
+    """The skeleton every runner shares: the clock of its wall time, its threads and device
+    (:func:`setup`; none for a job that only reads and writes files, ``device_spec=None``),
+    the panel's data, the fingerprint of its resumable state and the folder that holds it,
+    and the provenance of what it writes."""
+
+    def __init__(self, panel: dict | None, device_spec: str | None = "auto", threads: int | None = None, *,
+                 data_dir=None, split_path=None):
+        self.timer = Timer()
+        self.panel, self.data_dir, self.split_path = panel, data_dir, split_path
+        self.device = setup(panel, device_spec, threads) if device_spec is not None else None
+        self.state_dir: Path | None = None
+
+    def data(self) -> data_mod.PanelData:
+        return load_panel_data(self.panel, self.data_dir, self.split_path, self.device)
+
+    def fingerprint(self, settings: dict, **files) -> dict:
+        return run_fingerprint(self.panel, self.data_dir, self.split_path, settings, **files)
+
+    def own_state(self, state_dir, fp: dict) -> Path:
+        """The folder of the job's resumable state, holding only state of the run ``fp``
+        describes (:func:`_own_state_dir`)."""
+        self.state_dir = Path(state_dir)
+        _own_state_dir(self.state_dir, fp)
+        return self.state_dir
+
+    def drop_state(self) -> None:
+        """Remove the state folder, once the outputs are written."""
+        if self.state_dir is not None and self.state_dir.exists():
+            for f in self.state_dir.iterdir():
+                f.unlink()
+            self.state_dir.rmdir()
+
+    def provenance(self, settings: dict, seed=None) -> dict:
+        return provenance(settings=settings, seed=seed, device=self.device, wall_time_s=self.timer.elapsed)
+
+    @property
+    def elapsed(self) -> float:
+        return self.timer.elapsed
+
+
 def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
               device_spec: str = "auto", threads: int | None = None,
               model_out, init_out, metrics_out, checkpoint, selection: str = "best_val") -> dict:
     """Train a panel's dense model with its recipe; write the weights the ``selection`` rule
     picks (``training.SELECTIONS``), the initial weights (the rewind point of later methods)
     and a metrics JSON with provenance."""
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
     recipe = _recipe(panel, panel["dense"], f"panels.{panel_name}.dense")
-    data = load_panel_data(panel, data_dir, split_path, device)
+    data = job.data()
     _log.info(f"data: {data.describe()}")
     seed_everything(seed)
     model = build_model(panel["model"], num_classes=data.num_classes)
     # The seeded init is the rewind point of later methods; a resumed job rebuilds the same.
     atomic_torch_save(model.state_dict(), init_out)
-    fp = run_fingerprint(panel, data_dir, split_path, {"seed": seed, "selection": selection})
-    trainer = train(model, data, recipe, seed=seed, device=device, checkpoint=checkpoint,
+    fp = job.fingerprint({"seed": seed, "selection": selection})
+    trainer = train(model, data, recipe, seed=seed, device=job.device, checkpoint=checkpoint,
                     augment=data.augment_batch if data.augment else None,
                     name=f"{panel_name}/dense/s{seed}", selection=selection, fingerprint=fp)
     metrics = {
@@ -96,14 +136,13 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
         "epochs": trainer.epoch,
         "history": trainer.history,
         "data": data.describe(),
-        "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "selection": selection},
-                                 seed=seed, device=device, wall_time_s=timer.elapsed),
+        "provenance": job.provenance({"panel": panel, "recipe": recipe.to_dict(), "selection": selection},
+                                     seed),
     }
     atomic_torch_save(trainer.model.state_dict(), model_out)
     atomic_write_json(metrics_out, metrics)
     Path(checkpoint).unlink(missing_ok=True)
-    _log.info(f"done: test_error={metrics['test_error']:.3f}% in {timer.elapsed:.1f}s")
+    _log.info(f"done: test_error={metrics['test_error']:.3f}% in {job.elapsed:.1f}s")
     return metrics
 
 
@@ -180,22 +219,19 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
     from .gradual import GRADUAL_METHODS, load
     from .pruning import select_snapshots
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
     module, settings_cls = load(gradual)
     recipe, cfg = _gradual_run(panel, panel_name, gradual)
     settings = settings_cls.from_dict(cfg, where=f"panels.{panel_name}.{gradual}")
-    data = load_panel_data(panel, data_dir, split_path, device)
-    state_dir = Path(state_dir)
+    data = job.data()
     targets = [float(t) for t in targets]
     spec = GRADUAL_METHODS[gradual]
     # the targets only pick snapshots after the run, unless the method stops on them (IMP)
     # or prunes to the highest (GMP)
-    fp = run_fingerprint(panel, data_dir, split_path,
-                         {"seed": seed, "method": gradual,
+    fp = job.fingerprint({"seed": seed, "method": gradual,
                           **({"targets": targets} if spec.uses_targets else {}),
                           **({"selection": selection} if spec.uses_selection else {})})
-    _own_state_dir(state_dir, fp)
+    state_dir = job.own_state(state_dir, fp)
 
     def on_snapshot(snap: dict) -> None:
         meta = {k: v for k, v in snap.items() if k not in ("state_dict", "mask")}
@@ -211,7 +247,7 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
     done = [{**e["meta"], "state_dict": e["state_dict"], "mask": e["mask"]} for e in read_events()]
     seed_everything(seed)
     model = build_model(panel["model"], num_classes=data.num_classes)
-    run = module.run(model, data, recipe, settings, seed=seed, device=device,
+    run = module.run(model, data, recipe, settings, seed=seed, device=job.device,
                      checkpoint=state_dir / "train_state.ckpt", on_snapshot=on_snapshot,
                      on_init=lambda s: atomic_torch_save(s, state_dir / "init.pt"),
                      augment=data.augment_batch if data.augment else None,
@@ -226,7 +262,7 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
     keep = {s["event"] for s in chosen if s["reached"]}
     # The test set is read only where a number is reported: the snapshots chosen for a
     # target (no choice reads it; GMP's per-epoch snapshots would spend a third of its run here)
-    model = build_model(panel["model"], num_classes=data.num_classes).to(device)
+    model = build_model(panel["model"], num_classes=data.num_classes).to(job.device)
     test = {}
     for e in saved:
         if e["meta"]["event"] in keep:
@@ -250,22 +286,17 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
                                              "test_error", "val_error")}
                       for s in chosen],
         "epochs": run.epochs, "history": run.history, "data": data.describe(),
-        "provenance": provenance(settings={"panel": panel, "method": gradual,
-                                           "reference": spec.reference,
-                                           "recipe": recipe.to_dict(),
-                                           gradual: settings.to_dict(), "targets": targets,
-                                           "selection": selection},
-                                 seed=seed, device=device, wall_time_s=timer.elapsed),
+        "provenance": job.provenance({"panel": panel, "method": gradual, "reference": spec.reference,
+                                      "recipe": recipe.to_dict(), gradual: settings.to_dict(),
+                                      "targets": targets, "selection": selection}, seed),
     }
     atomic_torch_save(torch.load(state_dir / "init.pt", weights_only=True), init_out)
     atomic_torch_save(snapshots, snapshots_out)
     atomic_write_json(trajectory_out, trajectory)
-    for f in state_dir.iterdir():
-        f.unlink()
-    state_dir.rmdir()
+    job.drop_state()
     reached = [f"{s['target']:g}%->{s['pruned_params_pct']:.2f}%" if s["reached"] else f"{s['target']:g}%: not reached"
                for s in trajectory["snapshots"]]
-    _log.info(f"done: {len(events)} snapshots, chosen {', '.join(reached)} in {timer.elapsed:.1f}s")
+    _log.info(f"done: {len(events)} snapshots, chosen {', '.join(reached)} in {job.elapsed:.1f}s")
     return trajectory
 
 
@@ -313,8 +344,7 @@ def run_retrain(*, retraining: str, panel_name: str, panel: dict, data_dir, spli
     from .masks import Mask
     from .pruning import retrain
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
     traj = json.loads(Path(trajectory).read_text())
     snap = next(s for s in traj["snapshots"] if abs(s["target"] - float(target)) < 1e-9)
     recipe = retrain_recipe(panel, panel_name, retraining, traj, snap.get("event") if snap["reached"] else None)
@@ -323,17 +353,15 @@ def run_retrain(*, retraining: str, panel_name: str, panel: dict, data_dir, spli
             "reached": bool(snap["reached"]), "snapshot": snap, "selection": selection}
     runs, models = [], {}
     if snap["reached"]:
-        data = load_panel_data(panel, data_dir, split_path, device)
+        data = job.data()
         snapshot = torch.load(snapshots, map_location="cpu", weights_only=False)[snap["event"]]
         mask = Mask({n: t.bool() for n, t in snapshot["mask"].items()})
         init_state = torch.load(init, map_location="cpu", weights_only=True)
-        state_dir = Path(state_dir)
         # the state of this job: its settings, the data, and the snapshot it starts from
-        fp = run_fingerprint(panel, data_dir, split_path,
-                             {"retraining": retraining, "target": float(target), "selection": selection,
+        fp = job.fingerprint({"retraining": retraining, "target": float(target), "selection": selection,
                               "recipe": recipe.to_dict(), "event": snap["event"]},
                              snapshots=snapshots, init=init)
-        _own_state_dir(state_dir, fp)
+        state_dir = job.own_state(state_dir, fp)
         for s in seeds:
             done = state_dir / f"seed{s}.pt"
             r = None
@@ -346,7 +374,7 @@ def run_retrain(*, retraining: str, panel_name: str, panel: dict, data_dir, spli
             if r is None:
                 t0 = Timer()
                 trainer = retrain(retraining, panel["model"], data.num_classes, mask, data, recipe,
-                                  seed=int(s), device=device, init_state=init_state,
+                                  seed=int(s), device=job.device, init_state=init_state,
                                   checkpoint=state_dir / f"train_state_seed{s}.ckpt",
                                   augment=data.augment_batch if data.augment else None,
                                   evaluate_test=False,  # test error: once, at the end
@@ -369,17 +397,12 @@ def run_retrain(*, retraining: str, panel_name: str, panel: dict, data_dir, spli
         **base, "runs": runs, "n_seeds": len(runs),
         "test_error_mean": float(errors.mean()) if len(runs) else None,
         "test_error_std": float(errors.std()) if len(runs) > 1 else (0.0 if runs else None),
-        "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "retraining": retraining, "seeds": list(seeds),
-                                           "selection": selection},
-                                 seed=list(seeds), device=device, wall_time_s=timer.elapsed),
+        "provenance": job.provenance({"panel": panel, "recipe": recipe.to_dict(), "retraining": retraining,
+                                      "seeds": list(seeds), "selection": selection}, list(seeds)),
     }
     atomic_torch_save(models, models_out)
     atomic_write_json(metrics_out, metrics)
-    if Path(state_dir).exists():
-        for f in Path(state_dir).iterdir():
-            f.unlink()
-        Path(state_dir).rmdir()
+    job.drop_state()
     return metrics
 
 
@@ -391,16 +414,14 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     weights reported are those the ``selection`` rule picks (``training.SELECTIONS``)."""
     from .pruning import oneshot
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
     recipe = _recipe(panel, panel["oneshot_finetune"], f"panels.{panel_name}.oneshot_finetune")
-    data = load_panel_data(panel, data_dir, split_path, device)
+    data = job.data()
     dense = torch.load(dense_model, map_location="cpu", weights_only=True)
-    fp = run_fingerprint(panel, data_dir, split_path,
-                         {"seed": seed, "target": float(target), "selection": selection},
+    fp = job.fingerprint({"seed": seed, "target": float(target), "selection": selection},
                          dense_model=dense_model)
     trainer = oneshot(dense, panel["model"], data.num_classes, data, float(target) / 100.0,
-                      recipe, seed=seed, device=device, checkpoint=checkpoint, fingerprint=fp,
+                      recipe, seed=seed, device=job.device, checkpoint=checkpoint, fingerprint=fp,
                       augment=data.augment_batch if data.augment else None,
                       evaluate_test=False,  # test error: once, at the end
                       selection=selection)
@@ -412,9 +433,8 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
         "test_error_mean": summary["test_error"], "test_error_std": 0.0,
         "pruned_params_pct": summary["pruned_params_pct"],
         "pruned_neurons_pct": summary["pruned_neurons_pct"], "data": data.describe(),
-        "provenance": provenance(settings={"panel": panel, "recipe": recipe.to_dict(),
-                                           "target": float(target), "selection": selection},
-                                 seed=seed, device=device, wall_time_s=timer.elapsed),
+        "provenance": job.provenance({"panel": panel, "recipe": recipe.to_dict(), "target": float(target),
+                                      "selection": selection}, seed),
     }
     atomic_torch_save({"state_dict": trainer.model.state_dict(), "mask": trainer.mask.state_dict()},
                       model_out)
@@ -471,7 +491,7 @@ def choose_g(trajectories, target, g_out=None) -> dict:
     reached), each seed's snapshot there (or that it did not reach it), and the plane's seed
     (the first gradual seed, as the paper draws one plane). A clear error when the plane's
     seed did not reach the target. Written atomically to ``g_out`` when given."""
-    timer = Timer()
+    job = Job(None, None)
     trajs = [json.loads(Path(t).read_text()) for t in trajectories]
     t = common_landscape_target(trajs, target)
     seeds = []
@@ -484,7 +504,7 @@ def choose_g(trajectories, target, g_out=None) -> dict:
     g = {"panel": trajs[0]["panel"], "method": trajs[0]["method"], "target": t,
          "target_rule": "configured" if target is not None else "the highest target every seed reached",
          "plane_seed": plane_seed, "seeds": seeds,
-         "provenance": provenance(settings={"target": target}, wall_time_s=timer.elapsed)}
+         "provenance": job.provenance({"target": target})}
     if g_out is not None:
         atomic_write_json(g_out, g)
         _log.info(f"G of {g['panel']}/{g['method']}: target {t:g} ({g['target_rule']}); seeds "
@@ -511,7 +531,7 @@ def build_plane(*, panel_name: str, panel: dict, g, trajectory, snapshots, rewin
     (None) the seed with the lowest validation loss, :func:`best_rewind_seed`)."""
     from .landscape import make_plane
 
-    timer = Timer()
+    job = Job(panel, None)
     choice = json.loads(Path(g).read_text())
     traj = json.loads(Path(trajectory).read_text())
     snap = _g_snapshot(choice, traj)
@@ -536,8 +556,8 @@ def build_plane(*, panel_name: str, panel: dict, g, trajectory, snapshots, rewin
     plane.save(plane_out)
     meta = {**plane.meta, "method": traj["method"], "gradual_seed": traj["seed"], "model": panel["model"],
             "dataset": panel["dataset"],
-            "provenance": provenance(settings={"landscape": settings, "target": snap["target"]},
-                                     seed=settings["noise_seed"], wall_time_s=timer.elapsed)}
+            "provenance": job.provenance({"landscape": settings, "target": snap["target"]},
+                                         settings["noise_seed"])}
     atomic_write_json(meta_out, meta)
     _log.info(f"plane around {panel_name} at {snap['pruned_params_pct']:.3f} % (target {key}), 1-S seed "
               f"{chosen}: |u|={plane.meta['norm_u']:.4g}, cos(u,v)={plane.meta['cos_uv']:.2e}, grid {res_a}x{res_b}")
@@ -578,12 +598,12 @@ def run_landscape_points(*, panel_name: str, panel: dict, g, trajectories, snaps
     from .landscape import HESSIAN_SPACES, measure_solution
     from .tables import write_csv
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
+    device = job.device
     choice = json.loads(Path(g).read_text())
     trajs = [json.loads(Path(t).read_text()) for t in trajectories]
     t_common = choice["target"]
-    data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
+    data, x, y = _landscape_data(job, settings["samples"])
     h = settings["hessian"]
     n_b, n_h = int(h.get("batches", 1)), int(h["samples"])
     xt, yt = data.train
@@ -641,14 +661,13 @@ def run_landscape_points(*, panel_name: str, panel: dict, g, trajectories, snaps
         "what": "the landscape's point quantities at every seed of G and 1-S",
         "target": t_common, "unreached_gradual_seeds": unreached, "n_samples": int(len(x)), "hessian_samples": n_h, "hessian_batches": n_b,
         "readings": readings_of(settings), "hessian_space": space,
-        "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
-                                 wall_time_s=timer.elapsed)})
-    _log.info(f"landscape points: {len(df)} solutions in {timer.elapsed:.1f}s")
+        "provenance": job.provenance(settings, settings["noise_seed"])})
+    _log.info(f"landscape points: {len(df)} solutions in {job.elapsed:.1f}s")
 
 
-def _landscape_data(panel, data_dir, split_path, device, samples):
-    """The first ``samples`` training samples of the panel: the 'training loss' of Fig. 2."""
-    data = load_panel_data(panel, data_dir, split_path, device)
+def _landscape_data(job: Job, samples):
+    """The first ``samples`` training samples of the job's panel: the 'training loss' of Fig. 2."""
+    data = job.data()
     x, y = data.train
     if samples is not None and samples > len(x):
         raise ValueError(f"landscape.samples={samples} exceeds the panel's {len(x)} training samples")
@@ -662,10 +681,9 @@ def run_plane_map(*, map_kind: str, panel: dict, plane, data_dir, split_path, se
     first- and second-order PSP entropies of Fig. 3, 4a, 4b, in one pass per point)."""
     from .landscape import Plane, map_plane
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
     pl = Plane.load(plane)
-    data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
+    data, x, y = _landscape_data(job, settings["samples"])
     quantities = [reading_columns(settings).get(q, q) for q in MAP_KINDS[map_kind]]
     df = map_plane(lambda: build_model(panel["model"], num_classes=data.num_classes), pl, x, y,
                    quantities=quantities, batch_size=settings["batch_size"],
@@ -681,8 +699,7 @@ def run_plane_map(*, map_kind: str, panel: dict, plane, data_dir, split_path, se
             "compacted": df.attrs["compacted"],
             "compact_info": df.attrs["compact_info"], "map_seconds": df.attrs["seconds"],
             "joint_pairs": df.attrs.get("joint_pairs"), "plane": pl.meta,
-            "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
-                                     wall_time_s=timer.elapsed)}
+            "provenance": job.provenance(settings, settings["noise_seed"])}
     from .tables import write_csv
 
     write_csv(df, table_out)
@@ -714,11 +731,10 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
     from .landscape import HESSIAN_SPACES, Plane, map_hessian
     from .tables import write_csv
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
     pl = Plane.load(plane)
     h = settings["hessian"]
-    data, x, y = _landscape_data(panel, data_dir, split_path, device, h["samples"])
+    data, x, y = _landscape_data(job, h["samples"])
     builder = lambda: build_model(panel["model"], num_classes=data.num_classes)  # noqa: E731
     space = h.get("space", "mask")
     kw = dict(k=h["k"], solver=h["solver"], seed=h["seed"], tol=h["tol"], compact=settings["compact"])
@@ -744,11 +760,10 @@ def run_hessian(*, panel: dict, plane, data_dir, split_path, settings: dict,
     write_csv(hm, map_out)
     meta = {"n_samples": int(len(x)), "split": "train", "settings": h, "space": space, "plane": pl.meta,
             "n_hvp_total": int(at.n_hvp.sum() + (hm.n_hvp.sum() if len(hm) else 0)),
-            "provenance": provenance(settings=settings, seed=h["seed"], device=device,
-                                     wall_time_s=timer.elapsed)}
+            "provenance": job.provenance(settings, h["seed"])}
     atomic_write_json(Path(points_out).with_suffix(".json"), meta)
     _log.info(f"hessian: G top-{h['k']} {at.iloc[0, 5:5 + h['k']].tolist()}, "
-              f"1-S {at.iloc[1, 5:5 + h['k']].tolist()}; {len(hm)} map points in {timer.elapsed:.1f}s")
+              f"1-S {at.iloc[1, 5:5 + h['k']].tolist()}; {len(hm)} map points in {job.elapsed:.1f}s")
 
 
 def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: dict,
@@ -773,10 +788,10 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
 
     import pandas as pd
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
+    device = job.device
     pl = Plane.load(plane)
-    data, x, y = _landscape_data(panel, data_dir, split_path, device, settings["samples"])
+    data, x, y = _landscape_data(job, settings["samples"])
     h = settings["hessian"]
     xh, yh = data.train[0][:h["samples"]], data.train[1][:h["samples"]]
     epochs = int(settings["probe_epochs"])
@@ -821,9 +836,8 @@ def run_landscape_probe(*, panel: dict, plane, data_dir, split_path, settings: d
         "what": "G trained further with its mask fixed (plain SGD, landscape.probe_recipe)",
         "recipe": recipe.to_dict(), "n_samples": int(len(x)), "hessian_samples": int(len(xh)),
         "plane": pl.meta,
-        "provenance": provenance(settings=settings, seed=settings["noise_seed"], device=device,
-                                 wall_time_s=timer.elapsed)})
-    _log.info(f"probe done in {timer.elapsed:.1f}s")
+        "provenance": job.provenance(settings, settings["noise_seed"])})
+    _log.info(f"probe done in {job.elapsed:.1f}s")
 
 
 # ---------------------------------------------------------------------------------------
@@ -847,9 +861,9 @@ def run_similarity(*, panel_name: str, panel: dict, data_dir, split_path, soluti
     from .solutions import load_solutions
     from .tables import write_csv
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
-    data = load_panel_data(panel, data_dir, split_path, device)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
+    device = job.device
+    data = job.data()
     x = data.test[0][: settings["samples"]]
     solutions = load_solutions(**solution_files)
     model = build_model(panel["model"], num_classes=data.num_classes).to(device)
@@ -879,9 +893,8 @@ def run_similarity(*, panel_name: str, panel: dict, data_dir, split_path, soluti
         "what": "SVCCA and linear CKA of each hidden layer with the dense model's",
         "n_samples": int(len(x)), "split": "test (first samples of the panel's test split)",
         "settings": settings, "n_solutions": len(solutions),
-        "provenance": provenance(settings={"panel": panel, "features": settings},
-                                 seed=settings["seed"], device=device, wall_time_s=timer.elapsed)})
-    _log.info(f"similarity: {len(solutions)} solutions in {timer.elapsed:.1f}s")
+        "provenance": job.provenance({"panel": panel, "features": settings}, settings["seed"])})
+    _log.info(f"similarity: {len(solutions)} solutions in {job.elapsed:.1f}s")
 
 
 def run_transfer(*, panel_name: str, panel: dict, data_dir, split_path, target_dataset: str,
@@ -898,10 +911,10 @@ def run_transfer(*, panel_name: str, panel: dict, data_dir, split_path, target_d
     from .tables import write_csv
     from .transfer import features, probe_error
 
-    timer = Timer()
-    device = setup(panel, device_spec, threads)
+    job = Job(panel, device_spec, threads, data_dir=data_dir, split_path=split_path)
+    device = job.device
     t = settings["transfer"]
-    source = load_panel_data(panel, data_dir, split_path, device)
+    source = job.data()
     target = data_mod.panel_data(target_dataset, data_dir, target_split_path, device=device,
                                  train_samples=t["train_samples"], val_samples=0,
                                  test_samples=t["test_samples"])
@@ -936,6 +949,5 @@ def run_transfer(*, panel_name: str, panel: dict, data_dir, split_path, target_d
         "entropy2_definition": entropy2, "n_solutions": len(solutions),
         "n_probe_train": {k: int(len(v[0])) for k, v in probe_sets.items()},
         "n_probe_test": {k: int(len(v[2])) for k, v in probe_sets.items()},
-        "provenance": provenance(settings={"panel": panel, "features": settings, "target": target_dataset},
-                                 seed=None, device=device, wall_time_s=timer.elapsed)})
-    _log.info(f"transfer: {len(solutions)} solutions in {timer.elapsed:.1f}s")
+        "provenance": job.provenance({"panel": panel, "features": settings, "target": target_dataset})})
+    _log.info(f"transfer: {len(solutions)} solutions in {job.elapsed:.1f}s")
