@@ -11,8 +11,8 @@ still has to do). The configuration is read as Snakemake reads it from the repos
 ``config.yaml``, then each ``--configfile`` merged over it in order, key by key, then
 ``--config`` pairs. On the current device, the engine's training epoch over a few batches of
 each planned panel's model is timed (plain SGD steps, LOBSTER steps, and the evaluation
-forward; one warm-up, then the fastest of ``--repeats`` rounds, every set-up timed once per
-round: :class:`StepTimer`) on random inputs of the data set's shape, dense and at the masks
+forward; the mean over fresh instances, each warmed up and timed once, in interleaved rounds
+until the mean is settled, at least ``--repeats`` of them: :class:`StepTimer`) on random inputs of the data set's shape, dense and at the masks
 its masked jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the
 masks of a reference run given by ``--masks-from``, else dense, an upper bound). Each job's
 cost is its sample counts times these per-sample times (:class:`Costs`), plus a start-up.
@@ -44,7 +44,7 @@ import yaml
 
 from . import LOG_DATEFMT, LOG_FORMAT, quiet_logs
 from .data import DATASETS
-from .gradual import load as load_gradual
+from .gradual import settings_of as gradual_settings
 from .paper_figures import MAP_PASSES
 from .settings import (gradual_methods, gradual_recipe, gradual_seeds, retrain_recipe, retrain_seeds,
                        retrain_targets, seeds_of)
@@ -90,9 +90,11 @@ class StepTimes:
     train: float  # a plain SGD step (forward + backward + update)
     lobster: float  # a LOBSTER step (the same plus its regularisation update)
     forward: float  # an evaluation forward pass
-    spread: float = 0.0  # (slowest - fastest) / fastest of the timed repeats, training step
+    spread: float = 0.0  # (slowest - fastest) / fastest of the kept rounds, training step
     busy: float | None = None  # the largest share of the CPUs other processes used meanwhile
     multiply_add_ratio: float = 1.0  # of the compacted network (1: the dense path)
+    rounds: int = 0  # rounds timed (fresh instances)
+    kept: int = 0  # of them, those not set aside as busy
 
 
 def _synthetic(shape, n, num_classes, device):
@@ -105,6 +107,15 @@ def _synthetic(shape, n, num_classes, device):
 
 #: the shortest timing window of one repeat (s)
 MIN_REPEAT_SECONDS = 0.5
+#: a set-up is timed in rounds until the standard error of its mean step is at most this
+#: share of the mean: at least ``repeats`` rounds, and beyond them only while its rounds have
+#: taken less than ``SETUP_SECONDS`` in all and number fewer than ``MAX_ROUNDS_PER_REPEAT``
+#: x ``repeats`` (a LeNet-300 round takes ~1.7 s, a LeNet-5 one ~3.3 s, one thread)
+TARGET_STANDARD_ERROR = 0.025
+SETUP_SECONDS = 20.0
+MAX_ROUNDS_PER_REPEAT = 8
+#: a round during which other processes took more than this share of the CPUs is set aside
+BUSY_ROUND = 0.10
 
 
 class StepTimer:
@@ -113,23 +124,30 @@ class StepTimer:
     Each set-up (:meth:`add`: a model at a batch size and thread count, dense or at a mask
     with its weights, compacted as ``compact`` says) is the engine's training epoch over
     ``batches`` batches of random inputs of the data set's shape, with and without LOBSTER's
-    update, and the evaluation forward. :meth:`run` warms each up, then times ``repeats``
-    rounds, each round timing every set-up once for at least ``MIN_REPEAT_SECONDS``; a
-    set-up's times are the fastest of its rounds (a busy host only ever slows a round, so the
-    fastest is the least disturbed reading: with the median, two estimates a minute apart
-    disagreed by up to 17 % on one panel, docs/reproduction.md). Interleaving spreads each one's repeats over
-    the whole timing, so that a slow spell of the host hits every set-up alike (timed one after
-    the other, LeNet-5's step read 175, 246 and 249 us per sample in three estimates a minute
-    apart, and 249 against 207 on two panels a few seconds apart). Identical set-ups (the same
-    model, input shape, batch, threads and mask: LeNet-5 dense on MNIST and on Fashion-MNIST)
-    are timed once. ``busy``: the largest share of the CPUs other processes took in a round."""
+    update, and the evaluation forward. :meth:`run` times it in rounds; every round builds it
+    afresh (model, trainers, inputs), warms it up once and times each kind for at least
+    ``MIN_REPEAT_SECONDS``. Fresh instances because the step's speed is a property of one
+    instance: LeNet-300's step lands near 15 or near 19-20 us per sample depending on the
+    instance (its allocations, we think), and stays there; a real job draws one instance, so
+    the planning figure is the mean over instances. Rounds go on, for the set-ups not yet
+    settled, until the mean's standard error is at most ``TARGET_STANDARD_ERROR`` of it (at
+    least ``repeats`` rounds; more only within ``SETUP_SECONDS`` and
+    ``MAX_ROUNDS_PER_REPEAT * repeats`` rounds): with one instance
+    timed three times, two estimates a minute apart read LeNet-300 at 5.34 and 4.08 h
+    (docs/reproduction.md). A round during which other processes took more than
+    ``BUSY_ROUND`` of the CPUs is set aside (a busy host only slows a round) unless every
+    round was busy. Interleaving spreads each set-up's rounds over the whole timing, so that a
+    slow spell of the host hits every set-up alike. Identical set-ups (the same model, input
+    shape, batch, threads and mask: LeNet-5 dense on MNIST and on Fashion-MNIST) are timed
+    once. ``busy``: the largest share of the CPUs other processes took in a kept round."""
 
     KINDS = ("train", "lobster", "forward")
 
     def __init__(self, device, batches: int = 20, repeats: int = 3):
         self.device, self.batches, self.repeats = device, batches, repeats
         self.setups: dict = {}
-        self.busy: list[float] = []
+        self.rounds: dict = {}  # key -> [(seconds per sample by kind, busy share)]
+        self.spent: dict = {}  # key -> seconds its rounds took, building and warm-up included
         self.results: dict = {}  # key -> StepTimes, once run
 
     def add(self, model_name: str, dataset: str, batch_size: int, threads: int | None = None,
@@ -171,7 +189,7 @@ class StepTimer:
         plain, lob = trainer(False), trainer(True)
         fwd = plain.compaction.evaluator() if plain.compaction.net is not None else None
         info = plain.compaction.info or {}
-        return {"n": n, "threads": threads, "times": {k: [] for k in self.KINDS}, "calls": {},
+        return {"n": n, "threads": threads,
                 "fns": {"train": plain.train_epoch, "lobster": lob.train_epoch,
                         "forward": lambda: evaluate(plain.model, *data.train, 1000, forward=fwd)},
                 "ratio": info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0}
@@ -184,36 +202,61 @@ class StepTimer:
             torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    def run(self) -> None:
+    def _round(self, key, calls: dict) -> tuple[dict, float | None, float]:
+        """One round of a set-up: built afresh, warmed up once per kind (the first round also
+        fixes how many calls fill ``MIN_REPEAT_SECONDS``), then timed. Returns the seconds per
+        sample by kind, the share of the CPUs others took meanwhile and the multiply-add ratio."""
         from .provenance import cpu_sample, others_fraction
 
+        r = self._prepare(**self.setups[key])
+        if r["threads"]:
+            torch.set_num_threads(int(r["threads"]))
+        for k, fn in r["fns"].items():
+            once = self._run(fn)
+            calls.setdefault(k, max(1, math.ceil(MIN_REPEAT_SECONDS / max(once, 1e-6))))
+        before, start = cpu_sample(), time.perf_counter()
+        per_sample = {k: self._run(fn, calls[k]) / (r["n"] * calls[k]) for k, fn in r["fns"].items()}
+        busy = others_fraction(before, cpu_sample(), time.perf_counter() - start)
+        return per_sample, busy, r["ratio"]
+
+    def _kept(self, key) -> list[tuple[dict, float | None]]:
+        rounds = self.rounds[key]
+        quiet = [r for r in rounds if r[1] is None or r[1] <= BUSY_ROUND]
+        return quiet or rounds
+
+    def _settled(self, key) -> bool:
+        kept = [t["train"] for t, _ in self._kept(key)]
+        if len(kept) < max(self.repeats, 2):
+            return False
+        if self.spent[key] >= SETUP_SECONDS:
+            return True
+        mean = sum(kept) / len(kept)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in kept) / (len(kept) - 1))
+        return sd / math.sqrt(len(kept)) <= TARGET_STANDARD_ERROR * mean
+
+    def run(self) -> None:
+        calls = {key: {} for key in self.setups}
+        ratios = {}
+        self.rounds = {key: [] for key in self.setups}
+        self.spent = {key: 0.0 for key in self.setups}
         with quiet_logs("sharpminima.training"):
-            ready = {key: self._prepare(**kw) for key, kw in self.setups.items()}
-            for r in ready.values():  # warm-up; each repeat lasts at least MIN_REPEAT_SECONDS (a
-                # LeNet-300 epoch of 20 batches takes ~30 ms: scheduler noise alone made two
-                # estimates disagree by 32 %)
-                if r["threads"]:
-                    torch.set_num_threads(int(r["threads"]))
-                for k, fn in r["fns"].items():
-                    self._run(fn)
-                    r["calls"][k] = max(1, math.ceil(MIN_REPEAT_SECONDS / max(self._run(fn), 1e-6)))
-            for _ in range(self.repeats):
-                b, start = cpu_sample(), time.perf_counter()
-                for r in ready.values():
-                    if r["threads"]:
-                        torch.set_num_threads(int(r["threads"]))
-                    for k, fn in r["fns"].items():
-                        r["times"][k].append(self._run(fn, r["calls"][k]) / (r["n"] * r["calls"][k]))
-                f = others_fraction(b, cpu_sample(), time.perf_counter() - start)
-                if f is not None:
-                    self.busy.append(f)
-        busy = max(self.busy) if self.busy else None
-        for key, r in ready.items():
-            t = r["times"]
-            fast = min(t["train"])
+            for _ in range(MAX_ROUNDS_PER_REPEAT * self.repeats):
+                pending = [key for key in self.setups if not self._settled(key)]
+                if not pending:
+                    break
+                for key in pending:
+                    start = time.perf_counter()
+                    per_sample, busy, ratios[key] = self._round(key, calls[key])
+                    self.rounds[key].append((per_sample, busy))
+                    self.spent[key] += time.perf_counter() - start
+        for key in self.setups:
+            kept = self._kept(key)
+            mean = {k: sum(t[k] for t, _ in kept) / len(kept) for k in self.KINDS}
+            train = [t["train"] for t, _ in kept]
+            busy = [b for _, b in kept if b is not None]
             self.results[key] = StepTimes(
-                train=fast, lobster=min(t["lobster"]), forward=min(t["forward"]),
-                spread=(max(t["train"]) - fast) / fast, busy=busy, multiply_add_ratio=r["ratio"])
+                **mean, spread=(max(train) - min(train)) / min(train), busy=max(busy) if busy else None,
+                multiply_add_ratio=ratios[key], rounds=len(self.rounds[key]), kept=len(kept))
 
     def times(self, key) -> StepTimes:
         return self.results[key]
@@ -429,9 +472,7 @@ class Costs:
         return self._train(panel, panel["dense"]["epochs"], st.dense)
 
     def gradual(self, panel, st, wc):
-        module, settings_cls = load_gradual(wc["gradual"])
-        block = {k: v for k, v in (panel.get(wc["gradual"]) or {}).items() if k != "recipe"}
-        settings = settings_cls.from_dict(block, f"panels.{wc['panel']}.{wc['gradual']}")
+        module, settings = gradual_settings(panel, wc["panel"], wc["gradual"])
         epochs = gradual_recipe(panel, wc["gradual"])["epochs"]
         samples = seconds = 0
         for s in module.work(settings, epochs, panel["targets"]):
@@ -510,10 +551,10 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
         times[name], t = st, st.dense
         _log.info(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
                   f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward), dense; "
-                  f"spread of {repeats} repeats {100 * t.spread:.0f} %")
+                  f"{t.kept} of {t.rounds} rounds kept, spread {100 * t.spread:.0f} %")
         for p, tm in st.lobster_masks + st.magnitude_masks:
             _log.info(f"{name}: at {p:.2f} %: {1e6 * tm.train:.1f} us/sample (SGD), multiply-adds "
-                      f"{tm.multiply_add_ratio:.2f} of dense")
+                      f"{tm.multiply_add_ratio:.2f} of dense; {tm.kept} of {tm.rounds} rounds kept")
     cost = Costs(cfg, times)
     rows = [cost(j) for j in planned]
     per_panel = {}
@@ -564,7 +605,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")
     ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
-    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per measurement (the fastest is kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="the fewest timed rounds (fresh instances) per set-up; more until its mean settles")
     ap.add_argument("--masks-from", type=Path, default=None, metavar="RESULTS",
                     help="a run's results directory (e.g. the default run's): its seed-0 LOBSTER "
                          "masks stand for the masks the estimated jobs train with")

@@ -26,7 +26,7 @@ module defines
   * ``targets``: the panel's target sparsities (%), which a method may use to know when to
     stop; ``selection``: the workflow's selection rule (``training.SELECTIONS``).
 
-- ``work(settings, recipe, targets) -> list[Stretch]``: what a run trains, stretch by stretch
+- ``work(settings, epochs, targets) -> list[Stretch]``: what a run trains, stretch by stretch
   (epochs, at which sparsity, with which step), for ``python -m sharpminima.estimate`` to cost
   before the run.
 
@@ -39,7 +39,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "Stretch", "register", "load"]
+__all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "Stretch", "register", "load", "settings_of"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,15 @@ def load(name: str):
     m = GRADUAL_METHODS[name]
     module = importlib.import_module(m.module)
     return module, getattr(module, m.settings)
+
+
+def settings_of(panel: dict, panel_name: str, name: str):
+    """The method's module and its settings on a panel: the panel's block named after the
+    method, without its ``recipe`` (that is ``settings.gradual_recipe``). The one reading of
+    the block, for the run and for the estimate alike."""
+    module, settings_cls = load(name)
+    block = {k: v for k, v in (panel.get(name) or {}).items() if k != "recipe"}
+    return module, settings_cls.from_dict(block, f"panels.{panel_name}.{name}")
 
 
 def _epoch_of(events: list[dict], event: int) -> int:

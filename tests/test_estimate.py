@@ -144,29 +144,65 @@ def test_identical_set_ups_are_timed_once_in_interleaved_rounds():
         assert t.train > 0 and t.lobster > 0 and t.forward > 0 and t.multiply_add_ratio == 1.0
 
 
-def test_each_set_up_keeps_its_fastest_round():
-    """A busy host only slows a round: the estimate keeps the fastest, and the spread is
-    measured from it."""
+def _scripted_timer(rounds: list[tuple[float, float | None]], repeats=3):
+    """A StepTimer whose rounds return the scripted (seconds per sample, busy share), the
+    same for every kind; it counts the fresh instances it builds."""
     import torch
 
     from sharpminima.estimate import StepTimer
 
-    # seconds each call of _run returns: the warm-up (two calls per kind, 1 s: one call per
-    # repeat), then three rounds, each timing the three kinds once
-    script = [1.0] * 6 + [0.3] * 3 + [0.1] * 3 + [0.2] * 3
-
     class Scripted(StepTimer):
+        built = 0
+
         def _prepare(self, **kw):
-            return {"n": 10, "threads": None, "times": {k: [] for k in self.KINDS}, "calls": {},
-                    "fns": {k: None for k in self.KINDS}, "ratio": 1.0}
+            Scripted.built += 1
+            return {"n": 1, "threads": None, "fns": {}, "ratio": 1.0}
 
-        def _run(self, fn, calls=1):
-            return script.pop(0)
+        def _round(self, key, calls):
+            self._prepare(**self.setups[key])
+            t, busy = rounds.pop(0)
+            return {k: t for k in self.KINDS}, busy, 1.0
 
-    timer = Scripted(torch.device("cpu"), batches=1, repeats=3)
-    key = timer.add("lenet300", "mnist", 10)
+    timer = Scripted(torch.device("cpu"), batches=1, repeats=repeats)
+    return timer, timer.add("lenet300", "mnist", 10), Scripted
+
+
+def test_a_set_up_is_the_mean_of_fresh_instances_until_it_settles(monkeypatch):
+    """Bimodal instances (LeNet-300 on this host: 15 or 20 us per sample, by instance) are
+    averaged over as many fresh instances as it takes for the mean's standard error to fall
+    to 2.5 % of it; a steady set-up stops at ``repeats`` rounds."""
+    from sharpminima.estimate import MAX_ROUNDS_PER_REPEAT
+
+    steady = [(10.0, 0.0)] * 3
+    timer, key, cls = _scripted_timer(list(steady))
     timer.run()
     t = timer.times(key)
-    assert not script
-    assert t.train == t.lobster == t.forward == 0.1 / 10
-    assert abs(t.spread - 2.0) < 1e-12  # (0.3 - 0.1) / 0.1
+    assert (t.train, t.rounds, t.kept, cls.built) == (10.0, 3, 3, 3)
+
+    modes = [(15.0, 0.0), (20.0, 0.0)] * 20
+    timer, key, cls = _scripted_timer(modes)
+    timer.run()
+    t = timer.times(key)
+    # 2.5 / sqrt(n) <= 0.025 * 17.5 -> n >= 33, beyond the cap of 8 x 3 rounds
+    assert t.rounds == MAX_ROUNDS_PER_REPEAT * 3 == cls.built
+    assert t.train == 17.5 and abs(t.spread - 1 / 3) < 1e-12
+
+    # past its time budget a set-up stops at its ``repeats`` rounds, settled or not
+    import sharpminima.estimate as estimate
+
+    monkeypatch.setattr(estimate, "SETUP_SECONDS", 0.0)
+    timer, key, _ = _scripted_timer([(15.0, 0.0), (20.0, 0.0)] * 2)
+    timer.run()
+    assert timer.times(key).rounds == 3
+
+
+def test_busy_rounds_are_set_aside_unless_all_are_busy():
+    timer, key, _ = _scripted_timer([(30.0, 0.6), (10.0, 0.0), (10.0, 0.05), (10.0, 0.0)])
+    timer.run()
+    t = timer.times(key)
+    assert (t.train, t.rounds, t.kept, t.busy) == (10.0, 4, 3, 0.05)
+
+    timer, key, _ = _scripted_timer([(30.0, 0.6)] * 3)  # all busy: kept, and reported busy
+    timer.run()
+    t = timer.times(key)
+    assert (t.train, t.rounds, t.kept, t.busy) == (30.0, 3, 3, 0.6)
