@@ -187,12 +187,17 @@ class StepTimer:
                            augment=augment)
 
         plain, lob = trainer(False), trainer(True)
-        fwd = plain.compaction.evaluator() if plain.compaction.net is not None else None
-        info = plain.compaction.info or {}
+        def forward():  # through the compacted network where training computes through it
+            fwd = plain.compaction.evaluator() if plain.compaction.net is not None else None
+            return evaluate(plain.model, *data.train, 1000, forward=fwd)
+
+        def ratio():  # known once a training epoch has decided the path
+            info = plain.compaction.info or {}
+            return info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0
+
         return {"n": n, "threads": threads,
-                "fns": {"train": plain.train_epoch, "lobster": lob.train_epoch,
-                        "forward": lambda: evaluate(plain.model, *data.train, 1000, forward=fwd)},
-                "ratio": info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0}
+                "fns": {"train": plain.train_epoch, "lobster": lob.train_epoch, "forward": forward},
+                "ratio": ratio}
 
     def _run(self, fn, calls: int = 1) -> float:
         t0 = time.perf_counter()
@@ -217,7 +222,7 @@ class StepTimer:
         before, start = cpu_sample(), time.perf_counter()
         per_sample = {k: self._run(fn, calls[k]) / (r["n"] * calls[k]) for k, fn in r["fns"].items()}
         busy = others_fraction(before, cpu_sample(), time.perf_counter() - start)
-        return per_sample, busy, r["ratio"]
+        return per_sample, busy, r["ratio"]()
 
     def _kept(self, key) -> list[tuple[dict, float | None]]:
         rounds = self.rounds[key]

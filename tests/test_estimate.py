@@ -131,17 +131,24 @@ def test_identical_set_ups_are_timed_once_in_interleaved_rounds():
     import torch
 
     from sharpminima.estimate import StepTimer
+    from sharpminima.models import build_model
+    from sharpminima.pruning import magnitude_mask
 
     timer = StepTimer(torch.device("cpu"), batches=2, repeats=2)
     a = timer.add("lenet300", "mnist", 50, threads=1)
     b = timer.add("lenet300", "fashion_mnist", 50, threads=1)  # the same shape and classes
     c = timer.add("lenet300", "mnist", 100, threads=1)
     assert a == b and a != c and len(timer.setups) == 2
+    model = build_model("lenet300")
+    mask = magnitude_mask(model, 0.99)
+    m = timer.add("lenet300", "mnist", 50, threads=1, mask=mask, state=model.state_dict(), compact="always",
+                  key="masked")
     timer.run()
     assert timer.times(a) is timer.times(b)
     for key in (a, c):
         t = timer.times(key)
         assert t.train > 0 and t.lobster > 0 and t.forward > 0 and t.multiply_add_ratio == 1.0
+    assert timer.times(m).multiply_add_ratio < 0.2  # the compacted path's, known once it trained
 
 
 def _scripted_timer(rounds: list[tuple[float, float | None]], repeats=3):
