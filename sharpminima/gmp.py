@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from .masks import Mask, sparsity_report
 from .pruning import magnitude_mask
-from .settings import from_mapping
+from .settings import from_mapping, setting
 from .training import Callback, Recipe, train
 
 _log = logging.getLogger(__name__)
@@ -45,19 +45,20 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class GMPSettings:
-    """GMP hyperparameters (a panel's ``gmp`` block, beside its ``recipe``: the one training
-    run). ``start_epoch``/``end_epoch``: the schedule runs from the end of epoch
-    ``start_epoch`` to the end of epoch ``end_epoch``; ``frequency``: optimizer steps between
-    pruning steps (None: one epoch); ``initial_sparsity``/``final_sparsity``: percent of
-    pruned parameters at the first and last pruning step (final None: the panel's highest
-    target); ``scope``: ``global`` or ``layerwise`` magnitude ranking."""
+    """GMP's settings: a panel's ``gmp`` block, beside its ``recipe`` (the one training run;
+    each key's description is the schema's)."""
 
-    end_epoch: int
-    start_epoch: int = 0
-    frequency: int | None = None
-    initial_sparsity: float = 0.0
-    final_sparsity: float | None = None
-    scope: str = "global"
+    end_epoch: int = setting("The sparsity reaches its final value by the end of this epoch (t0 + n*dt); training "
+                             "continues at it until the recipe ends.", minimum=1)
+    start_epoch: int = setting("Pruning starts after this many epochs (t0).", 0, minimum=0)
+    frequency: int | None = setting("Optimizer steps between pruning steps (dt; null: one epoch).", None, minimum=1)
+    initial_sparsity: float = setting("Pruned parameters (%) at the first pruning step (s_i).", 0.0,
+                                      minimum=0, exclusiveMaximum=100)
+    final_sparsity: float | None = setting(
+        "Pruned parameters (%) at the last pruning step (s_f; null: the panel's highest target).", None,
+        minimum=0, exclusiveMaximum=100)
+    scope: str = setting("Rank magnitudes across all layers (global) or within each tensor (layerwise).",
+                         "global", enum=["global", "layerwise"])
 
     def __post_init__(self):
         if not 0 <= int(self.start_epoch) < int(self.end_epoch):

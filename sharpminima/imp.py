@@ -48,7 +48,7 @@ import torch
 from .masks import Mask, sparsity_report
 from .provenance import atomic_torch_save
 from .pruning import magnitude_mask
-from .settings import from_mapping
+from .settings import from_mapping, setting
 from .training import Callback, Recipe, train
 
 _log = logging.getLogger(__name__)
@@ -56,16 +56,17 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class IMPSettings:
-    """IMP hyperparameters (a panel's ``imp`` block, beside its ``recipe``: the training of
-    every round). ``fraction``: share of the remaining parameters pruned per round;
-    ``scope``: ``global`` or ``layerwise`` magnitude ranking; ``rewind_epoch``: the epoch of
-    round 0 whose weights the survivors are reset to (0 = the initialisation);
-    ``max_rounds``: at most this many pruning rounds (None: until the highest target)."""
+    """IMP's settings: a panel's ``imp`` block, beside its ``recipe`` (the training of every
+    round; each key's description is the schema's)."""
 
-    fraction: float = 0.2
-    scope: str = "global"
-    rewind_epoch: int = 0
-    max_rounds: int | None = None
+    fraction: float = setting("Share of the remaining prunable parameters pruned per round (Frankle & Carbin: 0.2).",
+                              0.2, exclusiveMinimum=0, exclusiveMaximum=1)
+    scope: str = setting("Rank magnitudes across all layers (global) or within each tensor (layerwise).",
+                         "global", enum=["global", "layerwise"])
+    rewind_epoch: int = setting("Rewind the survivors to the weights after this many epochs of round 0 (0: the "
+                                "initialisation; Frankle et al. 2020 rewind later).", 0, minimum=0)
+    max_rounds: int | None = setting("At most this many pruning rounds (null: until the panel's highest target).",
+                                     None, minimum=1)
 
     def __post_init__(self):
         if not 0.0 < self.fraction < 1.0:

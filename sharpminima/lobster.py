@@ -75,7 +75,7 @@ import torch
 import torch.nn as nn
 
 from .masks import Mask, prunable_parameters, sparsity_report
-from .settings import from_mapping
+from .settings import from_mapping, setting
 from .training import Callback, Recipe, Trainer, evaluate, seed_everything, train
 
 _log = logging.getLogger(__name__)
@@ -104,25 +104,23 @@ SNAPSHOT_KEYS = (
 
 @dataclass
 class LobsterSettings:
-    """LOBSTER hyperparameters (a panel's ``lobster`` block in config.yaml).
+    """LOBSTER's settings: a panel's ``lobster`` block in config.yaml, beside its ``recipe``
+    (each key's description is the schema's)."""
 
-    ``lmbda``: regularisation strength; ``twt``: threshold worsening tolerance (relative);
-    ``pwe``: plateau waiting epochs; ``tolerance``: relative margin of a good epoch;
-    ``bisection_steps``: halvings of the threshold bracket; ``stop_at_sparsity``: stop once a
-    phase at this pruned-parameter percentage has plateaued (None = run the whole budget);
-    ``max_events``: likewise after this many pruning events; ``reset_momentum``: clear the
-    optimizer's momentum buffers at each event; ``best_from_pruned``: a new phase starts with
-    the pruned weights as its best (False = the authors' reset of best to +inf)."""
-
-    lmbda: float
-    twt: float
-    pwe: int
-    tolerance: float = 0.01
-    bisection_steps: int = 20
-    stop_at_sparsity: float | None = None
-    max_events: int | None = None
-    reset_momentum: bool = True
-    best_from_pruned: bool = True
+    lmbda: float = setting("Regularisation strength lambda of w <- w - lambda*w*max(0, 1-|dL/dw|).", minimum=0)
+    twt: float = setting("Threshold worsening tolerance (relative rise of the validation loss a pruning may cause).",
+                         minimum=0)
+    pwe: int = setting("Plateau waiting epochs (bad epochs before a pruning event).", minimum=1)
+    tolerance: float = setting("An epoch is good when val_loss < best * (1 + tolerance).", 0.01, minimum=0)
+    bisection_steps: int = setting("Halvings of the threshold bracket per pruning event.", 20, minimum=1)
+    stop_at_sparsity: float | None = setting(
+        "Stop after the phase that reached this pruned-parameter % (null: run the whole epoch budget).", None)
+    max_events: int | None = setting("Stop after this many pruning events (null: no limit).", None, minimum=1)
+    reset_momentum: bool = setting(
+        "Clear the optimizer's momentum at each pruning event (decision; no effect with momentum 0).", True)
+    best_from_pruned: bool = setting(
+        "A new phase starts with the pruned weights as its best (decision); false = the authors' reset of "
+        "best to +inf.", True)
 
     def __post_init__(self):
         if self.lmbda < 0 or self.twt < 0 or self.tolerance < 0:

@@ -8,6 +8,14 @@ from typing import Any, Mapping, TypeVar
 T = TypeVar("T")
 
 
+def setting(description: str, default: Any = dataclasses.MISSING, **schema) -> Any:
+    """A field of a settings dataclass that describes itself: its ``description`` and its
+    JSON-schema constraints (``minimum``, ``enum``, ...). ``python -m sharpminima.schema``
+    writes a gradual method's block of ``schemas/config.schema.yaml`` from them, so that a
+    method's keys are described in one place, its module."""
+    return dataclasses.field(default=default, metadata={"description": description, "schema": schema})
+
+
 def from_mapping(cls: type[T], d: Mapping[str, Any] | None, where: str) -> T:
     """``cls(**d)`` for a dataclass ``cls``; an unknown or missing key is a ValueError naming
     ``where`` (the config key the mapping came from) and the keys ``cls`` takes."""

@@ -10,11 +10,18 @@ import yaml
 SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text())
 
 
+def _resolve(node):
+    while "$ref" in node:
+        node = SCHEMA["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    return node
+
+
 def _enum(*path):
     node = SCHEMA
     for key in path:
         node = node[key]
-    return node["enum"] if "enum" in node else node["items"]["enum"]
+    node = _resolve(node)
+    return node["enum"] if "enum" in node else _resolve(node["items"])["enum"]
 
 
 def _registries():
@@ -56,14 +63,42 @@ def test_the_schemas_enums_are_the_registries(index):
     assert sorted(_enum(*path)) == sorted(registry), path
 
 
+def test_the_schemas_registry_parts_are_up_to_date():
+    """The registry names, the gradual methods' blocks and a panel's method blocks are written
+    from the registries (``python -m sharpminima.schema --write``)."""
+    from sharpminima import schema
+
+    text = schema.SCHEMA_FILE.read_text()
+    assert schema.render(text) == text, f"schemas/config.schema.yaml is stale: run {schema.COMMAND}"
+
+
+def test_a_registered_gradual_method_gets_its_schema_block_from_its_settings_class():
+    """One more entry (IMP's module under another name): its name joins the gradual methods'
+    enum, its block lists its settings with their types, defaults and constraints."""
+    from sharpminima import gradual, schema
+
+    entry = gradual.GradualMethod("imp_layerwise", "IMP (layerwise)", "sharpminima.imp", "IMPSettings", "ours",
+                                  needs_block=False)
+    gradual.register(entry)
+    try:
+        new = yaml.safe_load(schema.render(schema.SCHEMA_FILE.read_text()))
+    finally:
+        del gradual.GRADUAL_METHODS["imp_layerwise"]
+    assert "imp_layerwise" in new["$defs"]["gradual_method"]["enum"]
+    assert new["$defs"]["panel"]["properties"]["imp_layerwise"] == {"$ref": "#/$defs/imp_layerwise"}
+    block = new["$defs"]["imp_layerwise"]
+    assert block["properties"]["fraction"] == {**SCHEMA["$defs"]["imp"]["properties"]["fraction"]}
+    assert block["properties"]["max_rounds"]["type"] == ["integer", "null"]
+    assert "required" not in block and block["additionalProperties"] is False
+
+
 def test_every_gradual_method_has_its_settings_block_and_nothing_else_does():
     """A panel's block of a gradual method is named as the method (schema: one $defs entry
     per registered method, referenced from the panel)."""
     from sharpminima.gradual import GRADUAL_METHODS
 
     panel = SCHEMA["$defs"]["panel"]["properties"]
-    blocks = {k for k, v in panel.items() if v.get("$ref", "").startswith("#/$defs/") and k in SCHEMA["$defs"]
-              and k not in ("dense", "retrain", "oneshot_finetune")}
+    blocks = {k for k, v in panel.items() if v.get("$ref") == f"#/$defs/{k}" and "properties" in SCHEMA["$defs"][k]}
     assert blocks == set(GRADUAL_METHODS)
     for name in GRADUAL_METHODS:
         assert panel[name]["$ref"] == f"#/$defs/{name}"
