@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .gradual import GRADUAL_METHODS, PAPER_GRADUAL
 from .retraining import RETRAINING_METHODS, role_of
 from .settings import from_mapping
 from .tables import SELECTIONS, split_values
@@ -212,10 +213,10 @@ def _low_compression(points: pd.DataFrame, methods: list[str]):
     60 %; IMP's first round is Frankle and Carbin's own lottery-ticket regime). Returns
     ``({method: row}, mask source, target)`` or None."""
     masks = (points["masks_of"].fillna("") if "masks_of" in points else pd.Series("", index=points.index))
-    masks = masks.replace("", "lobster")
+    masks = masks.replace("", PAPER_GRADUAL)
     low = points[points["method"].isin(methods) & points["reached"].astype(bool)
                  & (points["pruned_params_pct"].astype(float) <= LOW_COMPRESSION_PCT + 1e-9)]
-    for source in ["lobster", *sorted(set(masks[low.index]) - {"lobster"})]:
+    for source in [PAPER_GRADUAL, *sorted(set(masks[low.index]) - {PAPER_GRADUAL})]:
         rows = low[masks[low.index] == source].sort_values("pruned_params_pct")
         for t in dict.fromkeys(rows["target"]):
             at = {mt: rows[(rows["method"] == mt) & (rows["target"] == t)] for mt in methods}
@@ -275,9 +276,9 @@ def _paper_view(points: pd.DataFrame, trajectories: list[dict]):
     """The paper's Fig. 1 within ours: dense, LOBSTER, the retrainings of LOBSTER's masks and
     one-shot (the other gradual methods have rows of their own: :func:`gradual_claims`)."""
     masks = points["masks_of"] if "masks_of" in points else pd.Series(None, index=points.index)
-    retrained = points["method"].isin(PAPER_RETRAININGS) & (masks.isna() | (masks == "lobster"))
-    keep = points["method"].isin(["dense", "lobster", "oneshot"]) | retrained
-    return points[keep], [t for t in trajectories if t.get("method", "lobster") == "lobster"]
+    retrained = points["method"].isin(PAPER_RETRAININGS) & (masks.isna() | (masks == PAPER_GRADUAL))
+    keep = points["method"].isin(["dense", PAPER_GRADUAL, "oneshot"]) | retrained
+    return points[keep], [t for t in trajectories if t.get("method", PAPER_GRADUAL) == PAPER_GRADUAL]
 
 
 def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories: list[dict],
@@ -333,8 +334,8 @@ def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories
                      effect=est.text() if est else None, words=about_words, note=note))
 
     # the comparison at LOBSTER's highest sparsity, between all methods
-    lob = _reached(points, "lobster")
-    others = [mt for mt in points["method"].unique() if mt not in ("dense", "lobster")]
+    lob = _reached(points, PAPER_GRADUAL)
+    others = [mt for mt in points["method"].unique() if mt not in ("dense", PAPER_GRADUAL)]
     common = [t for t in sorted(lob.index) if all(t in _reached(points, mt).index for mt in others)]
     if common and others:
         t = common[-1]
@@ -390,7 +391,7 @@ def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories
         first = _first_events(trajectories)
         v, rule_note, ests = _judge([(at[mt], dense) for mt in sec51], at_most(words.recovered_points), words, selection)
         why = (f"; LOBSTER's first pruning event is at {_fmt(min(first))} % here, so the masks are {source.upper()}'s"
-               if source != "lobster" and first else "")
+               if source != PAPER_GRADUAL and first else "")
         rows.append(_row(**base, id=f"{panel_name}:retraining_recovers_low", where="Sec. 5.1",
                          claim=claim, paper="recover", ours=", ".join(
                              f"{mt} {_pm(r['test_error_mean'], r['test_error_std'], int(r['n_seeds']))}" for mt, r in at.items())
@@ -409,7 +410,7 @@ def fig1_claims(panel_name: str, panel: dict, points: pd.DataFrame, trajectories
 
     # beyond the paper: is LOBSTER's advantage only its training budget? (rewind_matched)
     masks = every_mask["masks_of"].fillna("") if "masks_of" in every_mask else pd.Series("", index=every_mask.index)
-    matched = _reached(every_mask[masks.isin(["", "lobster"])], "rewind_matched")
+    matched = _reached(every_mask[masks.isin(["", PAPER_GRADUAL])], "rewind_matched")
     both_at = [t for t in sorted(lob.index) if t in matched.index]
     if both_at:
         t = both_at[-1]
@@ -531,7 +532,7 @@ def gradual_claims(panel_name: str, points: pd.DataFrame, words: Words, preset: 
     own = set(points.loc[_roles(points) == "gradual", "method"])
     oneshot = _reached(points, "oneshot")
     rows = []
-    for m in sorted(own, key=lambda k: (k != "lobster", k)):
+    for m in sorted(own, key=lambda k: (k != PAPER_GRADUAL, k)):
         name = labels.get(m, m)
         g = _reached(points, m)
         common = [t for t in sorted(g.index) if t in oneshot.index]
@@ -564,7 +565,7 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
                     labels: dict | None = None) -> list[dict]:
     """The paper's closing claim, tested: gradually pruned features (higher second-order PSP
     entropy, "less class-specific") "potentially" transfer better. From the transfer probe's
-    runs (``experiments.run_transfer``, one row per solution and seed): per gradual method,
+    runs (``experiments.features.run_transfer``, one row per solution and seed): per gradual method,
     its probe error on the second data set against every non-gradual pruned method's at the
     highest target all reached (retrainings of its own masks where Fig. 1 has them, else of
     LOBSTER's), each difference judged over seeds; and whether the second-order entropy goes
@@ -585,9 +586,9 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
     oneshot = {("oneshot", "")} if (runs["method"] == "oneshot").any() else set()
     better_words = _words(words, "better: the method's mean probe error minus each other's < 0")
     rows = []
-    for m in sorted(own, key=lambda k: (k != "lobster", k)):
+    for m in sorted(own, key=lambda k: (k != PAPER_GRADUAL, k)):
         name = labels.get(m, m)
-        src = m if m in sources else "lobster"
+        src = m if m in sources else PAPER_GRADUAL
         others = sorted({(k, src) for k in kinds} | oneshot)
         targets = sorted(t for (mm, _, t) in errors if mm == m)
         common = [t for t in targets if all((k, s, t) in errors for k, s in others)]
@@ -609,8 +610,8 @@ def transfer_claims(panel_name: str, runs: pd.DataFrame, words: Words, preset: s
                          effect=f"{name} minus " + _effects(rest, ests),
                          verdict=all_of(decide(e, NEGATIVE) for e in ests), words=better_words,
                          note=f"target {t:g} %; retrainings of {src}'s masks; probe error in %"
-                              + ("; IMP's snapshots are themselves rewound retrainings of their masks, "
-                                 "so its rewind differs from it by the data order only" if m == "imp" else "")))
+                              + (f"; {m.upper()}'s snapshots are themselves rewound retrainings of their masks, "
+                                 "so its rewind differs from it by the data order only" if getattr(GRADUAL_METHODS.get(m), "rewinds", False) else "")))
     pruned = runs[runs["method"] != "dense"]
     claim = "The second-order PSP entropy explains transfer: higher entropy, lower probe error"
     corr_words = (f"explains: Pearson r < 0 at p < {words.alpha:g} (r > 0 at p < {words.alpha:g}: "
@@ -673,10 +674,10 @@ def _eig_cols(points: pd.DataFrame) -> list[str]:
 
 
 def landscape_claims(panel_name: str, panel: dict, points: pd.DataFrame, words: Words, preset: str,
-                     method: str = "lobster", label: str | None = None, maps: dict | None = None,
+                     method: str = PAPER_GRADUAL, label: str | None = None, maps: dict | None = None,
                      gaps: dict | None = None) -> list[dict]:
     """The claims about one landscape's two solutions, from the landscape's points
-    (``experiments.run_landscape_points``: one row per seed of G and of 1-S; a table of
+    (``experiments.landscape.run_landscape_points``: one row per seed of G and of 1-S; a table of
     several landscapes is filtered to ``panel_name`` and ``method``). Relations of G to 1-S
     are judged on the per-mask differences over G seeds (:func:`paired_differences`); the
     colour-bar ranges on each solution's mean over its seeds. ``maps``: the plane of this
@@ -692,8 +693,8 @@ def landscape_claims(panel_name: str, panel: dict, points: pd.DataFrame, words: 
     base = dict(panel=panel_name, preset=preset)
     who = f" (G: {label or method})"
     seeds_note = f"{n_g} G seeds, {n_s} 1-S seeds (the rewinds of each G seed's mask)"
-    imp_note = ("IMP's G is itself a rewound retraining of its mask: 1-S differs from it by the "
-                "data order and recipe only" if method == "imp" else None)
+    rewound_note = (f"{method.upper()}'s G is itself a rewound retraining of its mask: 1-S differs from it by "
+                    "the data order and recipe only" if getattr(GRADUAL_METHODS.get(method), "rewinds", False) else None)
     panel_name = f"{panel_name}:{method}"  # the ids below
     paper = PAPER_LANDSCAPE.get((panel["model"], panel["dataset"]))
     rows = []
@@ -753,7 +754,7 @@ def landscape_claims(panel_name: str, panel: dict, points: pd.DataFrame, words: 
             c = words.comparable_rel
             region, claimed = between(-c, c), "G ≈ 1-S"
             w = f"comparable: (G minus 1-S) / the larger within ±{c:g}"
-        note = [seeds_note, imp_note]
+        note = [seeds_note, rewound_note]
         if q == "test_error":
             note.insert(0, f"'slightly' means at most {words.slightly_points:g} points")
         g_vals, s_vals = _values(points, "G", q), _values(points, "1-S", q)

@@ -4,7 +4,7 @@ A gradual method trains and prunes one network in one run and leaves a *trajecto
 of snapshots (its events), each with its weights, its mask, its sparsity and its validation
 metrics. Fig. 1 draws a curve per method from the snapshots, the retrainings (rewind /
 re-init / random) retrain a snapshot's mask, the landscape is drawn around one. Every method
-reads the same panel data and writes the same files (``experiments.run_gradual``), so that
+reads the same panel data and writes the same files (``experiments.train.run_gradual``), so that
 every method is compared under the same rules.
 
 Adding a method is one module and one :func:`register` call here (docs/architecture.md). The
@@ -39,7 +39,11 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["GRADUAL_METHODS", "GradualMethod", "GradualRun", "Stretch", "register", "load", "settings_of"]
+__all__ = ["GRADUAL_METHODS", "PAPER_GRADUAL", "GradualMethod", "GradualRun", "Stretch", "register", "load",
+           "settings_of"]
+
+#: the paper's gradual method: the paper's claims are LOBSTER's, its Fig. 1 retrains LOBSTER's masks
+PAPER_GRADUAL = "lobster"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class GradualMethod:
     uses_selection: bool = True
     # a panel running the method must give its block (IMP's settings all have defaults)
     needs_block: bool = True
+    # its snapshots are themselves rewound retrainings of their masks (IMP): a rewind
+    # retraining of one differs from it by the data order (and recipe) only
+    rewinds: bool = False
     # how many epochs of the method's recipe led to a snapshot: (the run's events, the
     # snapshot's event) -> epochs (the budget of retraining.RetrainingMethod budget "gradual")
     epochs_to: Callable[[list[dict], int], int] | None = None
@@ -156,7 +163,7 @@ register(GradualMethod(
 register(GradualMethod(
     "imp", "IMP (rewind)", "sharpminima.imp", "IMPSettings",
     "Frankle & Carbin, ICLR 2019; late rewinding: Frankle et al., ICML 2020",
-    needs_block=False, validate=_imp_checks, epochs_to=_imp_epochs))
+    needs_block=False, rewinds=True, validate=_imp_checks, epochs_to=_imp_epochs))
 register(GradualMethod(
     "gmp", "GMP (cubic)", "sharpminima.gmp", "GMPSettings",
     "Zhu & Gupta, 'To prune, or not to prune', 2017", validate=_gmp_checks, epochs_to=_epoch_of))

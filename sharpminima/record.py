@@ -24,6 +24,7 @@ import pandas as pd
 from . import LOG_DATEFMT, LOG_FORMAT
 from . import paths
 from .claims import PAPER_FIG1, Words, fig1_claims
+from .gradual import PAPER_GRADUAL
 from .retraining import RETRAINING_METHODS
 from .claims import _fmt  # one number format for the claims table and the records
 from .settings import gradual_methods, seeds_of
@@ -39,7 +40,7 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
         # a retraining's folder is <gradual method>/<retraining method>/ (paths.RETRAINING):
         # named by its method (and whose masks it retrained, unless the paper's LOBSTER's)
         if len(parts) > 2 and parts[1] in RETRAINING_METHODS:
-            rule = parts[1] if parts[0] == "lobster" else f"{parts[1]} of {parts[0]}"
+            rule = parts[1] if parts[0] == PAPER_GRADUAL else f"{parts[1]} of {parts[0]}"
         else:
             rule = parts[0]
         with open(f) as fh:
@@ -61,7 +62,7 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     runs = [at(d) / "metrics.json"
             for d in paths.retraining_runs(cfg, panel_name) + paths.oneshot_runs(cfg, panel_name)]
     runs = [p for p in runs if p.exists()]
-    methods = [*[g for g in gradual if g != "lobster"], *methods]
+    methods = [*[g for g in gradual if g != PAPER_GRADUAL], *methods]
     points = fig1_points(panel_name, dense, trajs, runs)
     d0 = json.loads(dense[0].read_text())
     prov = d0["provenance"]
@@ -76,9 +77,9 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
                   for _, r in t.iterrows()]
         lines += [f"| all | {int(t['count'].sum())} | {t['sum'].sum() / 60:.1f} min | |", ""]
     paper = PAPER_FIG1.get((panel["model"], panel["dataset"]))
-    lob = points[points.method == "lobster"].set_index("target")
+    lob = points[points.method == PAPER_GRADUAL].set_index("target")
     header = "| target | paper: sparsity / neurons | ours: LOBSTER sparsity / neurons | " + " | ".join(
-        ["lobster", *[m for m in methods]]) + " |"
+        [PAPER_GRADUAL, *[m for m in methods]]) + " |"
     lines += ["Test error (%), mean ± std over seeds (n):", "", header,
               "|" + "---|" * (4 + len(methods))]
     dense_row = points[points.method == "dense"].iloc[0]
@@ -93,9 +94,9 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
         ours = (f"{_fmt(r.pruned_params_pct)} / {_fmt(r.pruned_neurons_pct)}" if r.reached
                 else f"not reached (max {_fmt(r.max_reached)})")
         cells = []
-        for m in ["lobster", *methods]:
+        for m in [PAPER_GRADUAL, *methods]:
             q = points[(points.method == m) & (points.target == t_)
-                       & ((points.masks_of == "lobster") | points.masks_of.isna())]  # the paper's
+                       & ((points.masks_of == PAPER_GRADUAL) | points.masks_of.isna())]  # the paper's
             if not len(q) or not bool(q.iloc[0].reached):
                 cells.append("")
                 continue

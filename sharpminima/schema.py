@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from . import gradual
-from .retraining import FIG1_METHODS, RETRAINING_METHODS
+from .retraining import RETRAINING_METHODS, fig1_methods
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 COMMAND = "python -m sharpminima.schema --write"
@@ -102,7 +102,7 @@ def names_lines() -> list[str]:
 
     names = {
         "gradual_method": (list(gradual.GRADUAL_METHODS), "A gradual pruning method (sharpminima/gradual.py)."),
-        "method": (list(FIG1_METHODS), "A method compared with the gradual ones in Fig. 1: a retraining method "
+        "method": (list(fig1_methods()), "A method compared with the gradual ones in Fig. 1: a retraining method "
                                        "(sharpminima/retraining.py) or oneshot."),
         "model": ([n for n in MODELS if not n.startswith("_")], "A model (sharpminima/models.py)."),
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .gradual import PAPER_GRADUAL
 from .paper_figures import MAP_KINDS, READINGS
 from .provenance import atomic_write_text
 from .retraining import role_of
@@ -115,7 +116,7 @@ def fig1_points(panel: str, dense_paths, trajectory_paths, method_paths) -> pd.D
     by_method: dict = {}
     for p in trajectory_paths:
         t = read_metrics(p)
-        by_method.setdefault(t.get("method", "lobster"), []).append(t)
+        by_method.setdefault(t.get("method", PAPER_GRADUAL), []).append(t)
     for method, trajs in by_method.items():
         targets = sorted({s["target"] for t in trajs for s in t["snapshots"]})
         for target in targets:
@@ -174,7 +175,7 @@ def landscape_summary(plane_meta: dict, loss_csv, psp_csv, hessian_csv, trajecto
         lo, ps = _at(loss, index[sol]), _at(psp, index[sol])
         h = hess[hess["solution"] == sol].iloc[0]
         rows.append({
-            "panel": plane_meta["panel"], "method": plane_meta.get("method", "lobster"),
+            "panel": plane_meta["panel"], "method": plane_meta.get("method", PAPER_GRADUAL),
             "solution": sol, "target": plane_meta["target"],
             "pruned_params_pct": plane_meta["pruned_params_pct"],
             "pruned_neurons_pct": plane_meta["pruned_neurons_pct"],

@@ -380,7 +380,7 @@ def _traj(seed, reached):
 
 
 def test_the_landscape_target_is_the_configured_one_or_the_highest_all_seeds_reached():
-    from sharpminima.experiments import _reached_at, choose_landscape_target, common_landscape_target
+    from sharpminima.experiments.landscape import _reached_at, choose_landscape_target, common_landscape_target
 
     trajs = [_traj(0, True), _traj(1, False)]
     assert common_landscape_target(trajs, 99.57) == 99.57
@@ -394,7 +394,7 @@ def test_the_landscape_target_is_the_configured_one_or_the_highest_all_seeds_rea
 def test_g_is_chosen_once_for_the_plane_and_the_points(tmp_path):
     """choose_g writes the target every job reads and each seed's snapshot there; the plane's
     seed (the first) must have reached it; a trajectory changed afterwards is refused."""
-    from sharpminima.experiments import _g_snapshot, choose_g
+    from sharpminima.experiments.landscape import _g_snapshot, choose_g
 
     files = []
     for seed, reached in ((0, True), (1, False), (2, True)):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from conftest import REPO, TINY, snakemake
 
@@ -558,7 +559,8 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
     import torch
 
     from sharpminima.estimate import load_config
-    from sharpminima.experiments import run_fingerprint, run_retrain, retrain_recipe
+    from sharpminima.experiments.job import run_fingerprint
+    from sharpminima.experiments.train import retrain_recipe, run_retrain
 
     workdir, _ = tiny_run
     cfg = load_config([TINY], defaults=None)
@@ -597,6 +599,15 @@ def test_finished_retraining_seeds_are_reused_only_from_the_same_run(tiny_run, t
                 state_dir=state)
     lines = caplog.messages
     assert any("not resuming from" in x and "no fingerprint" in x for x in lines), lines
+    # a target the gradual run never reached: nothing trained, and a folder an earlier run left
+    # at the job's state path is removed with the outputs written
+    unreached = {**traj, "snapshots": [{"target": 10.0, "reached": False, "max_reached": 5.0}]}
+    (tmp_path / "unreached.json").write_text(json.dumps(unreached))
+    state.mkdir(exist_ok=True)
+    torch.save(fake, state / "seed101.pt")
+    m = run_retrain(**{**args, "trajectory": tmp_path / "unreached.json"}, metrics_out=tmp_path / "m3.json",
+                    models_out=tmp_path / "m3.pt", state_dir=state)
+    assert (m["reached"], m["n_seeds"]) == (False, 0) and not state.exists()
 
 
 def _write_idx(path: Path, array) -> None:
@@ -611,7 +622,7 @@ def _write_idx(path: Path, array) -> None:
 
 def test_a_data_set_a_retraining_method_and_a_landscape_figure_are_one_entry_each(data_mirror, tmp_path):
     """Extend a copy of the checkout, each extension by its registry entry alone (and the
-    schema's enum the registry test checks): a data set (Kuzushiji-MNIST's torchvision class,
+    schema's parts written from the registries): a data set (Kuzushiji-MNIST's torchvision class,
     on a small set written here in torchvision's layout), a retraining method (re-init trained
     with the gradual run's budget: Liu et al.'s Scratch-B) and a landscape figure (the training
     error on the plane). A panel on the new data set is planned, validated and run to its
@@ -661,8 +672,9 @@ register(RetrainingMethod(
     "Liu et al., 'Rethinking the value of network pruning', ICLR 2019 (Scratch-B)",
     start="fresh", budget="gradual", paper=False))
 """)
-    schema = repo / "schemas/config.schema.yaml"  # ... and its name in the enum
-    schema.write_text(schema.read_text().replace("rewind_matched, oneshot]", "rewind_matched, reinit_matched, oneshot]"))
+    # ... and the schema's parts written from the registries
+    subprocess.run([sys.executable, "-m", "sharpminima.schema", "--write"], cwd=repo, check=True)
+    assert "reinit_matched" in yaml.safe_load((repo / "schemas/config.schema.yaml").read_text())["$defs"]["method"]["enum"]
     figures = repo / "sharpminima/paper_figures.py"  # the landscape figure: one entry
     opening = "MAP_FIGURES: dict[str, MapFigure] = {\n"
     assert opening in figures.read_text()

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_gradual
+from sharpminima.experiments.train import run_gradual
 
 run_gradual(
     gradual=snakemake.wildcards.gradual,

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_hessian
+from sharpminima.experiments.landscape import run_hessian
 
 run_hessian(
     panel=snakemake.params.panel,

@@ -4,6 +4,6 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import choose_g
+from sharpminima.experiments.landscape import choose_g
 
 choose_g(snakemake.input.trajectories, snakemake.params.target, g_out=snakemake.output.g)

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_landscape_points
+from sharpminima.experiments.landscape import run_landscape_points
 
 run_landscape_points(
     panel_name=snakemake.wildcards.panel,

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_landscape_probe
+from sharpminima.experiments.landscape import run_landscape_probe
 
 run_landscape_probe(
     panel=snakemake.params.panel,

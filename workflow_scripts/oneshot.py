@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_oneshot
+from sharpminima.experiments.train import run_oneshot
 
 run_oneshot(
     panel_name=snakemake.wildcards.panel,

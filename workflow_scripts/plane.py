@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import build_plane
+from sharpminima.experiments.landscape import build_plane
 
 build_plane(
     panel_name=snakemake.wildcards.panel,

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_plane_map
+from sharpminima.experiments.landscape import run_plane_map
 
 run_plane_map(
     map_kind=snakemake.wildcards.map_kind,

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_retrain
+from sharpminima.experiments.train import run_retrain
 
 run_retrain(
     retraining=snakemake.wildcards.retraining,

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_similarity
+from sharpminima.experiments.features import run_similarity
 from sharpminima.solutions import FILE_KEYS
 
 run_similarity(

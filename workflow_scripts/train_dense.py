@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_dense
+from sharpminima.experiments.train import run_dense
 
 run_dense(
     panel_name=snakemake.wildcards.panel,

@@ -4,7 +4,7 @@ from _adapter import start
 
 start(snakemake)
 
-from sharpminima.experiments import run_transfer
+from sharpminima.experiments.features import run_transfer
 from sharpminima.solutions import FILE_KEYS
 
 run_transfer(
