@@ -35,7 +35,7 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -151,19 +151,20 @@ class StepTimer:
         self.results: dict = {}  # key -> StepTimes, once run
 
     def add(self, model_name: str, dataset: str, batch_size: int, threads: int | None = None,
-            mask=None, state=None, compact: str = "auto", key=None):
+            mask=None, state=None, compact: str = "auto", key=None, optimizer: str = "sgd"):
         """Register a set-up (once per ``key``; dense set-ups are keyed by what they compute)
         and return its key."""
         spec = DATASETS[dataset]
         if key is None:
             key = ("dense", model_name, spec.input_shape, spec.num_classes, spec.augment,
-                   batch_size, threads, compact)
+                   batch_size, threads, compact, optimizer)
         if key not in self.setups:
             self.setups[key] = dict(model_name=model_name, dataset=dataset, batch_size=batch_size,
-                                    threads=threads, mask=mask, state=state, compact=compact)
+                                    threads=threads, mask=mask, state=state, compact=compact,
+                                    optimizer=optimizer)
         return key
 
-    def _prepare(self, model_name, dataset, batch_size, threads, mask, state, compact) -> dict:
+    def _prepare(self, model_name, dataset, batch_size, threads, mask, state, compact, optimizer="sgd") -> dict:
         from .lobster import Lobster, LobsterSettings
         from .training import Trainer
 
@@ -181,8 +182,8 @@ class StepTimer:
             if state is not None:
                 model.load_state_dict(state)
             cbs = [Lobster(LobsterSettings(lmbda=1e-4, twt=0.05, pwe=10**6))] if lobster else []
-            recipe = Recipe(epochs=1, batch_size=batch_size, lr=0.01, momentum=0.9,
-                            compact_training=compact)
+            recipe = Recipe(epochs=1, batch_size=batch_size, lr=0.01, momentum=0.9 if optimizer == "sgd" else 0.0,
+                            optimizer=optimizer, compact_training=compact)
             return Trainer(model, data, recipe, seed=0, device=self.device, mask=mask, callbacks=cbs,
                            augment=augment)
 
@@ -283,6 +284,14 @@ class SparseTimes:
     lobster_masks: list[tuple[float, StepTimes]]  # (pruned %, times), by sparsity
     magnitude_masks: list[tuple[float, StepTimes]]  # (target %, times) of the dense model
     phases: list[tuple[float, float]]  # LOBSTER: (share of the epochs, pruned %)
+    # a recipe's (batch size, optimizer) -> its dense training step / the dense recipe's
+    factors: dict = field(default_factory=dict)
+
+    def factor(self, recipe: dict) -> float:
+        """How much a training step of ``recipe`` costs against the dense recipe's, per
+        sample (timed dense, applied at every mask: a smaller batch pays the per-step work
+        over fewer samples; Adam's update costs more than SGD's)."""
+        return self.factors.get((int(recipe["batch_size"]), recipe.get("optimizer") or "sgd"), 1.0)
 
     def retrain(self, target: float) -> StepTimes:
         above = [(p, t) for p, t in self.lobster_masks if p >= float(target) - 1e-9]
@@ -340,12 +349,19 @@ def sparse_times(name: str, panel: dict, cfg: dict, timer: StepTimer, results: P
     from .training import compacted_network
 
     spec = DATASETS[panel["dataset"]]
-    kw = dict(model_name=panel["model"], dataset=panel["dataset"], batch_size=panel["dense"]["batch_size"],
+    base = _step_kind(panel["dense"])
+    kw = dict(model_name=panel["model"], dataset=panel["dataset"], batch_size=base[0], optimizer=base[1],
               threads=panel.get("threads"), compact=cfg.get("compact_training", "auto"))
     dense = timer.add(**kw)
+    others = {k: timer.add(**{**kw, "batch_size": k[0], "optimizer": k[1]})
+              for k in {_step_kind(r) for r in _recipes(panel, cfg)} - {base}}
+
+    def factors() -> dict:
+        return {k: timer.times(key).train / timer.times(dense).train for k, key in others.items()}
+
     model = build_model(panel["model"], num_classes=spec.num_classes)
     if trace_sequential(model)[0] is None or kw["compact"] == "never":  # every masked job computes dense
-        return lambda: SparseTimes(timer.times(dense), [], [], [])
+        return lambda: SparseTimes(timer.times(dense), [], [], [], factors())
 
     def masked(mask, state, key):
         """Timed where the job computes through the compacted network; where the run's rule
@@ -369,7 +385,22 @@ def sparse_times(name: str, panel: dict, cfg: dict, timer: StepTimer, results: P
             mag.append((float(t), masked(m, {k: v.clone() for k, v in model.state_dict().items()},
                                          ("magnitude", float(t)))))
     return lambda: SparseTimes(timer.times(dense), [(p, timer.times(k)) for p, k in lob],
-                               [(p, timer.times(k)) for p, k in mag], phases)
+                               [(p, timer.times(k)) for p, k in mag], phases, factors())
+
+
+def _step_kind(recipe: dict) -> tuple[int, str]:
+    return int(recipe["batch_size"]), recipe.get("optimizer") or "sgd"
+
+
+def _recipes(panel: dict, cfg: dict) -> list[dict]:
+    """Every recipe a panel's training jobs train with: dense, each gradual method's, each
+    retraining method's (per gradual method whose masks it retrains), one-shot's fine-tuning."""
+    from .retraining import RETRAINING_METHODS
+
+    grads = gradual_methods(cfg, panel)
+    out = [panel["dense"], panel["oneshot_finetune"], *(gradual_recipe(panel, g) for g in grads)]
+    out += [retrain_recipe(panel, m, g) for m in cfg.get("methods", []) if m in RETRAINING_METHODS for g in grads]
+    return out
 
 
 def _n(panel: dict, key: str, full: int) -> int:
@@ -435,6 +466,8 @@ class Costs:
       each at its mask;
     - ``retrain``: ``len(retrain_seeds)`` runs of the method's recipe at the target's mask;
       ``oneshot``: its fine-tuning recipe at a magnitude mask of the target;
+    - a training step of a recipe whose batch size or optimizer differs from the dense
+      recipe's costs the dense one times :meth:`SparseTimes.factor` (measured dense);
     - the landscape: each map's points (``MAP_PASSES`` forward passes over ``landscape.samples``
       per point), the Hessian (about 30 Hessian-vector products of ~3 forward passes of
       ``hessian.samples`` per point), the points at every seed of G and 1-S, the probe;
@@ -466,34 +499,37 @@ class Costs:
              "landscape_probe": "probe", "similarity": "similarity", "transfer": "transfer"}
 
     def _train(self, panel, epochs, times: StepTimes, runs=1, step=None, val_passes=0, test_passes=0,
-               final=True) -> tuple[int, float]:
+               final=True, factor=1.0) -> tuple[int, float]:
         n_train, n_val, n_test = self.sizes(panel)
         samples = int(epochs) * n_train * runs
         fwd = (int(epochs) * n_val + val_passes * n_val + test_passes * n_test
                + (n_train + n_val + n_test if final else 0)) * runs
-        return samples, samples * (times.train if step is None else step) + fwd * times.forward
+        return samples, samples * factor * (times.train if step is None else step) + fwd * times.forward
 
     def dense(self, panel, st, wc):
         return self._train(panel, panel["dense"]["epochs"], st.dense)
 
     def gradual(self, panel, st, wc):
         module, settings = gradual_settings(panel, wc["panel"], wc["gradual"])
-        epochs = gradual_recipe(panel, wc["gradual"])["epochs"]
+        recipe = gradual_recipe(panel, wc["gradual"])
         samples = seconds = 0
-        for s in module.work(settings, epochs, panel["targets"]):
+        for s in module.work(settings, recipe["epochs"], panel["targets"]):
             t = st.at_most(s.pruned_pct) if s.pruned_pct is not None else st.over_phases()
             a, b = self._train(panel, s.epochs, t, step=t.lobster if s.lobster_step else t.train,
-                               val_passes=s.val_passes, test_passes=s.test_passes, final=s.final)
+                               val_passes=s.val_passes, test_passes=s.test_passes, final=s.final,
+                               factor=st.factor(recipe))
             samples, seconds = samples + a, seconds + b
         return samples, seconds
 
     def retrain(self, panel, st, wc):
         # a method with the gradual run's budget: at most the gradual recipe (events tell at run time)
-        epochs = retrain_recipe(panel, wc["retraining"], wc["gradual"])["epochs"]
-        return self._train(panel, epochs, st.retrain(float(wc["target"])), runs=len(retrain_seeds(self.cfg, panel)))
+        recipe = retrain_recipe(panel, wc["retraining"], wc["gradual"])
+        return self._train(panel, recipe["epochs"], st.retrain(float(wc["target"])),
+                           runs=len(retrain_seeds(self.cfg, panel)), factor=st.factor(recipe))
 
     def oneshot(self, panel, st, wc):
-        return self._train(panel, panel["oneshot_finetune"]["epochs"], st.oneshot(float(wc["target"])))
+        recipe = panel["oneshot_finetune"]
+        return self._train(panel, recipe["epochs"], st.oneshot(float(wc["target"])), factor=st.factor(recipe))
 
     def _landscape(self):
         ls = self.cfg.get("landscape") or {}
@@ -557,6 +593,8 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
         _log.info(f"{name}: {panel['model']} on {device}: {1e6 * t.train:.1f} us/sample (SGD), "
                   f"{1e6 * t.lobster:.1f} (LOBSTER), {1e6 * t.forward:.1f} (forward), dense; "
                   f"{t.kept} of {t.rounds} rounds kept, spread {100 * t.spread:.0f} %")
+        for (batch, opt), f in st.factors.items():
+            _log.info(f"{name}: a {opt} step at batch {batch}: {f:.2f} x the dense recipe's, per sample")
         for p, tm in st.lobster_masks + st.magnitude_masks:
             _log.info(f"{name}: at {p:.2f} %: {1e6 * tm.train:.1f} us/sample (SGD), multiply-adds "
                       f"{tm.multiply_add_ratio:.2f} of dense; {tm.kept} of {tm.rounds} rounds kept")
@@ -586,6 +624,8 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
         "busy": max((tm.busy for v in times.values()
                      for tm in [v.dense] + [x for _, x in v.lobster_masks + v.magnitude_masks]
                      if tm.busy is not None), default=None),
+        "step_factors": {k: {f"batch {b}, {o}": round(f, 3) for (b, o), f in v.factors.items()}
+                         for k, v in times.items()},
         "masks_from": None if masks_from is None else str(masks_from),
         "panels": {k: {"jobs": v["jobs"], "samples": v["samples"], "hours": v["seconds"] / 3600}
                    for k, v in per_panel.items()},

@@ -213,3 +213,23 @@ def test_busy_rounds_are_set_aside_unless_all_are_busy():
     timer.run()
     t = timer.times(key)
     assert (t.train, t.rounds, t.kept, t.busy) == (30.0, 3, 3, 0.6)
+
+
+def test_a_recipe_with_another_batch_or_optimizer_costs_its_own_step():
+    """Frankle & Carbin's rewinding (Adam, batch 60) costs its own step, not the dense
+    recipe's (SGD, batch 100): its factor, timed dense, applies at its mask."""
+    from sharpminima.estimate import SparseTimes, _recipes, _step_kind
+
+    cfg = load_config([REPO / "presets/paper.yaml"])
+    panel = cfg["panels"]["lenet300_mnist"]
+    assert {_step_kind(r) for r in _recipes(panel, cfg)} == {(100, "sgd"), (60, "adam")}
+    n = 54_000
+    s = SparseTimes(dense=StepTimes(train=1.0, lobster=1.0, forward=0.0), lobster_masks=[], magnitude_masks=[],
+                    phases=[], factors={(60, "adam"): 2.5})
+    job = _costs(cfg, "lenet300_mnist", s)
+    at = dict(gradual="lobster", seed="0", target="98")
+    epochs, seeds = panel["rewind"]["recipe"]["epochs"], len(cfg["retrain_seeds"])
+    assert job("retrain", retraining="rewind", **at)["seconds"] == pytest.approx(
+        2.5 * epochs * n * seeds + JOB_START_SECONDS)
+    assert job("retrain", retraining="reinit", **at)["seconds"] == pytest.approx(
+        panel["dense"]["epochs"] * n * seeds + JOB_START_SECONDS)
