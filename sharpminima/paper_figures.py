@@ -24,6 +24,8 @@ MAP_KINDS: dict[str, tuple[str, ...]] = {
 # `python -m sharpminima.estimate` (measured: the default run's 13 x 9 maps of LeNet-5 took
 # 5.6 s (loss) and 55 s (psp) of work beyond their start-up, 2026-12-07)
 MAP_PASSES: dict[str, float] = {"loss": 1.0, "psp": 10.0}
+# Maps whose quantities are also written per hidden layer ("<quantity>:<layer>" columns)
+MAP_PER_LAYER: dict[str, bool] = {"loss": False, "psp": True}
 
 
 # Quantities measured in several readings: the configured one is drawn and judged under a name of
@@ -71,4 +73,5 @@ LANDSCAPE_FIGURES: tuple[str, ...] = tuple(sorted([*MAP_FIGURES, HESSIAN_FIGURE]
 
 assert {f.map_kind for f in MAP_FIGURES.values()} <= set(MAP_KINDS)
 assert set(MAP_PASSES) == set(MAP_KINDS), "every map kind states its cost (MAP_PASSES)"
+assert set(MAP_PER_LAYER) == set(MAP_KINDS), "every map kind says whether it has per-layer columns"
 assert HESSIAN_FIGURE not in MAP_FIGURES

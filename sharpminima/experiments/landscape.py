@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..models import build_model
-from ..paper_figures import MAP_KINDS, reading_columns, readings_of
+from ..paper_figures import MAP_KINDS, MAP_PER_LAYER, reading_columns, readings_of
 from ..provenance import Timer, atomic_write_json
 from ..training import seed_everything, train
 from .job import Job, panel_recipe
@@ -259,7 +259,7 @@ def run_plane_map(*, map_kind: str, panel: dict, plane, data_dir, split_path, se
                    quantities=quantities, batch_size=settings["batch_size"],
                    compact=settings["compact"], num_classes=data.num_classes,
                    joint_max_pairs=settings["joint_max_pairs"], seed=settings["noise_seed"],
-                   per_layer=map_kind == "psp")
+                   per_layer=MAP_PER_LAYER[map_kind])
     for alias, col in reading_columns(settings).items():  # the configured reading's own name
         if col in df:
             df[alias] = df[col]
