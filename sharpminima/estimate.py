@@ -582,9 +582,13 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
     """Every job of ``planned`` (:func:`plan`) costed at the steps timed on ``device`` for
     the panels it names."""
     names = [n for n in cfg["panels"] if any(j["wildcards"].get("panel") == n for j in planned)]
+    from .provenance import mm_gflops
+
     timer = StepTimer(device, batches, repeats)
     planned_times = {name: sparse_times(name, cfg["panels"][name], cfg, timer, masks_from) for name in names}
+    speed = [mm_gflops()]
     timer.run()
+    speed.append(mm_gflops())
     times = {}
     for name in names:
         panel = cfg["panels"][name]
@@ -615,6 +619,8 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
                 for c in per_panel.values())
     return {
         "device": str(device), "jobs_parallel": jobs,
+        # the machine's speed before and after the timing (torch.mm fp32 1024^2, 2 threads)
+        "mm_gflops": [round(x, 1) for x in speed],
         "step_times_us": {k: {f: round(1e6 * getattr(v.dense, f), 3) for f in ("train", "lobster", "forward")}
                           for k, v in times.items()},
         "masked_step_times_us": {k: [{"pruned_pct": round(p, 3), "train": round(1e6 * tm.train, 3),
@@ -687,6 +693,9 @@ def main(argv=None) -> int:
     print(f"\non {out['device']}: {_fmt_h(t['hours_serial'])} one job at a time; "
           f"{_fmt_h(t['hours_parallel'])} with {a.jobs} parallel jobs "
           f"(longest chain {_fmt_h(t['hours_longest_chain'])})")
+    lo, hi = sorted(out["mm_gflops"])
+    print(f"timed while torch.mm (fp32 1024^2, 2 threads) ran at {lo:.0f}-{hi:.0f} GFLOP/s: a CPU's speed moves "
+          "from day to day; on a day it runs at S, expect these hours x that speed / S")
     if out["busy"] is not None and out["busy"] > 0.1:
         print(f"WARNING: other processes took up to {100 * out['busy']:.0f} % of the CPUs while the "
               "steps were timed: the hours above are too high; rerun on a quiet machine")

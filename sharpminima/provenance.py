@@ -171,6 +171,27 @@ def others_fraction(before, after, wall: float) -> float | None:
     return max(0.0, total - mine) / (wall * (os.cpu_count() or 1))
 
 
+def mm_gflops(threads: int = 2, n: int = 1024, products: int = 50) -> float:
+    """The machine's speed as this project states it beside every timing: fp32 ``torch.mm``
+    of two ``n`` x ``n`` matrices on ``threads`` threads, GFLOP/s (2 n^3 per product; three
+    products of warm-up). On the 2-core development machine it moves between 45 and 230 from
+    one day to the next."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            a @ b
+        t0 = time.perf_counter()
+        for _ in range(products):
+            a @ b
+        return 2 * n**3 * products / (time.perf_counter() - t0) / 1e9
+    finally:
+        torch.set_num_threads(before)
+
+
 def device_description(device) -> str:
     m = machine(device)
     if "cuda_device" in m:

@@ -83,12 +83,13 @@ def test_command_prints_and_writes_the_estimate(tmp_path, capsys):
     assert main(["--configfile", str(TINY), "--batches", "2", "--jobs", "2", "--device", "cpu",
                  "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "total" in text and "with 2 parallel jobs" in text
+    assert "total" in text and "with 2 parallel jobs" in text and "GFLOP/s" in text
     est = json.loads(out.read_text())
     assert set(est["panels"]) >= {"lenet300_mnist", "lenet5_mnist", "resnet32_cifar10"}
     t = est["total"]
     assert 0 < t["hours_parallel"] <= t["hours_serial"]
     assert t["hours_parallel"] >= t["hours_longest_chain"] - 1e-12
+    assert len(est["mm_gflops"]) == 2 and min(est["mm_gflops"]) > 0  # the machine's speed meanwhile
     steps = est["step_times_us"]["lenet5_mnist"]
     assert steps["lobster"] > 0 and steps["train"] > 0 and steps["forward"] > 0
 
