@@ -11,8 +11,8 @@ still has to do). The configuration is read as Snakemake reads it from the repos
 ``config.yaml``, then each ``--configfile`` merged over it in order, key by key, then
 ``--config`` pairs. On the current device, the engine's training epoch over a few batches of
 each planned panel's model is timed (plain SGD steps, LOBSTER steps, and the evaluation
-forward; the mean over fresh instances, each warmed up and timed once, in interleaved rounds
-until the mean is settled, at least ``--repeats`` of them: :class:`StepTimer`) on random inputs of the data set's shape, dense and at the masks
+forward; the median over fresh instances, each warmed up and timed once, in interleaved rounds
+until the estimate is settled, at least ``--repeats`` of them: :class:`StepTimer`) on random inputs of the data set's shape, dense and at the masks
 its masked jobs train with, computed as ``compact_training`` says (:class:`SparseTimes`: the
 masks of a reference run given by ``--masks-from``, else dense, an upper bound). Each job's
 cost is its sample counts times these per-sample times (:class:`Costs`), plus a start-up.
@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -127,10 +128,13 @@ class StepTimer:
     update, and the evaluation forward. :meth:`run` times it in rounds; every round builds it
     afresh (model, trainers, inputs), warms it up once and times each kind for at least
     ``MIN_REPEAT_SECONDS``. Fresh instances because the step's speed is a property of one
-    instance: LeNet-300's step lands near 15 or near 19-20 us per sample depending on the
-    instance (its allocations, we think), and stays there; a real job draws one instance, so
-    the planning figure is the mean over instances. Rounds go on, for the set-ups not yet
-    settled, until the mean's standard error is at most ``TARGET_STANDARD_ERROR`` of it (at
+    instance: LeNet-300's step read anywhere from 22 to 35 us per sample in 30 fresh
+    instances of one process (its allocations, we think), and stays there; a real job draws
+    one instance, so the planning figure is the centre of the instances' times: their median
+    (robust to the round a passing disturbance slowed, which the busy share does not always
+    catch: one of ResNet-32's three rounds read 29 % slow in one estimate). Rounds go on, for
+    the set-ups not yet settled, until the standard error of their mean is at most
+    ``TARGET_STANDARD_ERROR`` of it (at
     least ``repeats`` rounds; more only within ``SETUP_SECONDS`` and
     ``MAX_ROUNDS_PER_REPEAT * repeats`` rounds): with one instance
     timed three times, two estimates a minute apart read LeNet-300 at 5.34 and 4.08 h
@@ -257,11 +261,11 @@ class StepTimer:
                     self.spent[key] += time.perf_counter() - start
         for key in self.setups:
             kept = self._kept(key)
-            mean = {k: sum(t[k] for t, _ in kept) / len(kept) for k in self.KINDS}
+            centre = {k: statistics.median(t[k] for t, _ in kept) for k in self.KINDS}
             train = [t["train"] for t, _ in kept]
             busy = [b for _, b in kept if b is not None]
             self.results[key] = StepTimes(
-                **mean, spread=(max(train) - min(train)) / min(train), busy=max(busy) if busy else None,
+                **centre, spread=(max(train) - min(train)) / min(train), busy=max(busy) if busy else None,
                 multiply_add_ratio=ratios[key], rounds=len(self.rounds[key]), kept=len(kept))
 
     def times(self, key) -> StepTimes:
@@ -656,7 +660,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=1, help="parallel jobs (e.g. GPUs or cores / threads)")
     ap.add_argument("--device", default=None, help="auto|cpu|cuda (default: the config's)")
     ap.add_argument("--batches", type=int, default=20, help="training batches timed per model")
-    ap.add_argument("--repeats", type=int, default=3, help="the fewest timed rounds (fresh instances) per set-up; more until its mean settles")
+    ap.add_argument("--repeats", type=int, default=3, help="the fewest timed rounds (fresh instances) per set-up; more until it settles")
     ap.add_argument("--masks-from", type=Path, default=None, metavar="RESULTS",
                     help="a run's results directory (e.g. the default run's): its seed-0 LOBSTER "
                          "masks stand for the masks the estimated jobs train with")
