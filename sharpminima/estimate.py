@@ -124,8 +124,10 @@ class StepTimer:
 
     Each set-up (:meth:`add`: a model at a batch size and thread count, dense or at a mask
     with its weights, compacted as ``compact`` says) is the engine's training epoch over
-    ``batches`` batches of random inputs of the data set's shape, with and without LOBSTER's
-    update, and the evaluation forward. :meth:`run` times it in rounds; every round builds it
+    ``batches`` batches of random inputs of the data set's shape (fewer where one such epoch
+    takes over twice ``MIN_REPEAT_SECONDS``: ResNet-32's takes 11 s on a CPU, and a costly
+    set-up needs rounds as much as a cheap one), with and without LOBSTER's update, and the
+    evaluation forward. :meth:`run` times it in rounds; every round builds it
     afresh (model, trainers, inputs), warms it up once and times each kind for at least
     ``MIN_REPEAT_SECONDS``. Fresh instances because the step's speed is a property of one
     instance: LeNet-300's step read anywhere from 22 to 35 us per sample in 30 fresh
@@ -152,6 +154,7 @@ class StepTimer:
         self.setups: dict = {}
         self.rounds: dict = {}  # key -> [(seconds per sample by kind, busy share)]
         self.spent: dict = {}  # key -> seconds its rounds took, building and warm-up included
+        self.batches_of: dict = {}  # key -> batches per timed epoch (fewer for a costly set-up)
         self.results: dict = {}  # key -> StepTimes, once run
 
     def add(self, model_name: str, dataset: str, batch_size: int, threads: int | None = None,
@@ -168,12 +171,13 @@ class StepTimer:
                                     optimizer=optimizer)
         return key
 
-    def _prepare(self, model_name, dataset, batch_size, threads, mask, state, compact, optimizer="sgd") -> dict:
+    def _prepare(self, model_name, dataset, batch_size, threads, mask, state, compact, optimizer="sgd",
+                 batches=None) -> dict:
         from .lobster import Lobster, LobsterSettings
         from .training import Trainer
 
         spec = DATASETS[dataset]
-        n = batch_size * self.batches
+        n = batch_size * (batches or self.batches)
         data = _synthetic(spec.input_shape, n, spec.num_classes, self.device)
         augment = None
         if spec.augment:
@@ -218,11 +222,16 @@ class StepTimer:
         sample by kind, the share of the CPUs others took meanwhile and the multiply-add ratio."""
         from .provenance import cpu_sample, others_fraction
 
-        r = self._prepare(**self.setups[key])
+        r = self._prepare(**self.setups[key], batches=self.batches_of.get(key))
         if r["threads"]:
             torch.set_num_threads(int(r["threads"]))
         for k, fn in r["fns"].items():
             once = self._run(fn)
+            if k == "train" and key not in self.batches_of:  # the first round fixes the epoch's length
+                self.batches_of[key] = self.batches
+                if once > 2 * MIN_REPEAT_SECONDS and self.batches > 2:  # costly: shorter epochs, more rounds
+                    self.batches_of[key] = max(2, math.ceil(self.batches * MIN_REPEAT_SECONDS / once))
+                    return self._round(key, calls)
             calls.setdefault(k, max(1, math.ceil(MIN_REPEAT_SECONDS / max(once, 1e-6))))
         before, start = cpu_sample(), time.perf_counter()
         per_sample = {k: self._run(fn, calls[k]) / (r["n"] * calls[k]) for k, fn in r["fns"].items()}
@@ -249,6 +258,7 @@ class StepTimer:
         ratios = {}
         self.rounds = {key: [] for key in self.setups}
         self.spent = {key: 0.0 for key in self.setups}
+        self.batches_of = {}
         with quiet_logs("sharpminima.training"):
             for _ in range(MAX_ROUNDS_PER_REPEAT * self.repeats):
                 pending = [key for key in self.setups if not self._settled(key)]

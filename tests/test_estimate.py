@@ -239,3 +239,17 @@ def test_a_recipe_with_another_batch_or_optimizer_costs_its_own_step():
         2.5 * epochs * n * seeds + JOB_START_SECONDS)
     assert job("retrain", retraining="reinit", **at)["seconds"] == pytest.approx(
         panel["dense"]["epochs"] * n * seeds + JOB_START_SECONDS)
+
+
+def test_a_costly_set_up_is_timed_on_shorter_epochs(monkeypatch):
+    """A set-up whose timed epoch takes over twice the shortest timing window (ResNet-32's:
+    11 s on a CPU) is timed on fewer batches, so that it gets rounds as a cheap one does."""
+    import torch
+
+    import sharpminima.estimate as estimate
+
+    monkeypatch.setattr(estimate, "MIN_REPEAT_SECONDS", 1e-4)  # every epoch is costly now
+    timer = estimate.StepTimer(torch.device("cpu"), batches=8, repeats=2)
+    key = timer.add("lenet300", "mnist", 50, threads=1)
+    timer.run()
+    assert timer.batches_of[key] == 2 and timer.times(key).train > 0
