@@ -129,7 +129,7 @@ class StepTimer:
     set-up needs rounds as much as a cheap one), with and without LOBSTER's update, and the
     evaluation forward. :meth:`run` times it in rounds; every round builds it
     afresh (model, trainers, inputs), warms it up once and times each kind for at least
-    ``MIN_REPEAT_SECONDS``. Fresh instances because the step's speed is a property of one
+    ``MIN_REPEAT_SECONDS``. Fresh instances because the step's speed can be a property of one
     instance: LeNet-300's step read anywhere from 22 to 35 us per sample in 30 fresh
     instances of one process (its allocations, we think), and stays there; a real job draws
     one instance, so the planning figure is the centre of the instances' times: their median
@@ -140,7 +140,9 @@ class StepTimer:
     least ``repeats`` rounds; more only within ``SETUP_SECONDS`` and
     ``MAX_ROUNDS_PER_REPEAT * repeats`` rounds): with one instance
     timed three times, two estimates a minute apart read LeNet-300 at 5.34 and 4.08 h
-    (docs/reproduction.md). A round during which other processes took more than
+    (docs/reproduction.md). Not sampled: a mode that belongs to the whole process (another
+    process read LeNet-300's step at 14.4 us per sample in every instance; docs/reproduction.md).
+    A round during which other processes took more than
     ``BUSY_ROUND`` of the CPUs is set aside (a busy host only slows a round) unless every
     round was busy. Interleaving spreads each set-up's rounds over the whole timing, so that a
     slow spell of the host hits every set-up alike. Identical set-ups (the same model, input
@@ -249,9 +251,7 @@ class StepTimer:
             return False
         if self.spent[key] >= SETUP_SECONDS:
             return True
-        mean = sum(kept) / len(kept)
-        sd = math.sqrt(sum((x - mean) ** 2 for x in kept) / (len(kept) - 1))
-        return sd / math.sqrt(len(kept)) <= TARGET_STANDARD_ERROR * mean
+        return statistics.stdev(kept) / math.sqrt(len(kept)) <= TARGET_STANDARD_ERROR * statistics.mean(kept)
 
     def run(self) -> None:
         calls = {key: {} for key in self.setups}
@@ -305,7 +305,7 @@ class SparseTimes:
         """How much a training step of ``recipe`` costs against the dense recipe's, per
         sample (timed dense, applied at every mask: a smaller batch pays the per-step work
         over fewer samples; Adam's update costs more than SGD's)."""
-        return self.factors.get((int(recipe["batch_size"]), recipe.get("optimizer") or "sgd"), 1.0)
+        return self.factors.get(_step_kind(recipe), 1.0)
 
     def retrain(self, target: float) -> StepTimes:
         above = [(p, t) for p, t in self.lobster_masks if p >= float(target) - 1e-9]
@@ -411,9 +411,9 @@ def _recipes(panel: dict, cfg: dict) -> list[dict]:
     retraining method's (per gradual method whose masks it retrains), one-shot's fine-tuning."""
     from .retraining import RETRAINING_METHODS
 
-    grads = gradual_methods(cfg, panel)
-    out = [panel["dense"], panel["oneshot_finetune"], *(gradual_recipe(panel, g) for g in grads)]
-    out += [retrain_recipe(panel, m, g) for m in cfg.get("methods", []) if m in RETRAINING_METHODS for g in grads]
+    out = [panel["dense"], panel["oneshot_finetune"], *(gradual_recipe(panel, g) for g in gradual_methods(cfg, panel))]
+    out += [retrain_recipe(panel, m, g) for m in cfg.get("methods", []) if m in RETRAINING_METHODS
+            for g in retrain_targets(cfg, panel)]
     return out
 
 
