@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 import yaml
 
@@ -140,9 +141,11 @@ class StepTimer:
     least ``repeats`` rounds; more only within ``SETUP_SECONDS`` and
     ``MAX_ROUNDS_PER_REPEAT * repeats`` rounds): with one instance
     timed three times, two estimates a minute apart read LeNet-300 at 5.34 and 4.08 h
-    (docs/reproduction.md). Not sampled: a mode that belongs to the whole process (another
-    process read LeNet-300's step at 14.4 us per sample in every instance; docs/reproduction.md).
-    A round during which other processes took more than
+    (docs/reproduction.md). What rounds cannot remove is the host's own spells: LeNet-300's
+    step on two threads, 48 rounds in one process on a quiet machine, wandered between 13 and
+    34 us per sample in stretches of 10 to 20 rounds (tens of seconds; one thread: 18-30 us);
+    hence the quartiles beside the median (:meth:`times`), and one thread per LeNet job in
+    the paper preset (docs/reproduction.md). A round during which other processes took more than
     ``BUSY_ROUND`` of the CPUs is set aside (a busy host only slows a round) unless every
     round was busy. Interleaving spreads each set-up's rounds over the whole timing, so that a
     slow spell of the host hits every set-up alike. Identical set-ups (the same model, input
@@ -157,7 +160,8 @@ class StepTimer:
         self.rounds: dict = {}  # key -> [(seconds per sample by kind, busy share)]
         self.spent: dict = {}  # key -> seconds its rounds took, building and warm-up included
         self.batches_of: dict = {}  # key -> batches per timed epoch (fewer for a costly set-up)
-        self.results: dict = {}  # key -> StepTimes, once run
+        self.ratios: dict = {}  # key -> multiply-add ratio of the path its training took
+        self.results: dict = {}  # (key, quantile) -> StepTimes, once run
 
     def add(self, model_name: str, dataset: str, batch_size: int, threads: int | None = None,
             mask=None, state=None, compact: str = "auto", key=None, optimizer: str = "sgd"):
@@ -255,7 +259,6 @@ class StepTimer:
 
     def run(self) -> None:
         calls = {key: {} for key in self.setups}
-        ratios = {}
         self.rounds = {key: [] for key in self.setups}
         self.spent = {key: 0.0 for key in self.setups}
         self.batches_of = {}
@@ -266,20 +269,26 @@ class StepTimer:
                     break
                 for key in pending:
                     start = time.perf_counter()
-                    per_sample, busy, ratios[key] = self._round(key, calls[key])
+                    per_sample, busy, self.ratios[key] = self._round(key, calls[key])
                     self.rounds[key].append((per_sample, busy))
                     self.spent[key] += time.perf_counter() - start
-        for key in self.setups:
-            kept = self._kept(key)
-            centre = {k: statistics.median(t[k] for t, _ in kept) for k in self.KINDS}
-            train = [t["train"] for t, _ in kept]
-            busy = [b for _, b in kept if b is not None]
-            self.results[key] = StepTimes(
-                **centre, spread=(max(train) - min(train)) / min(train), busy=max(busy) if busy else None,
-                multiply_add_ratio=ratios[key], rounds=len(self.rounds[key]), kept=len(kept))
+        self.results = {(key, 0.5): self._at(key, 0.5) for key in self.setups}
 
-    def times(self, key) -> StepTimes:
-        return self.results[key]
+    def _at(self, key, q: float) -> StepTimes:
+        kept = self._kept(key)
+        centre = {k: float(np.quantile([t[k] for t, _ in kept], q)) for k in self.KINDS}
+        train = [t["train"] for t, _ in kept]
+        busy = [b for _, b in kept if b is not None]
+        return StepTimes(**centre, spread=(max(train) - min(train)) / min(train), busy=max(busy) if busy else None,
+                         multiply_add_ratio=self.ratios[key],
+                         rounds=len(self.rounds[key]), kept=len(kept))
+
+    def times(self, key, q: float = 0.5) -> StepTimes:
+        """A set-up's times at quantile ``q`` of its kept rounds (0.5: the median, the planning
+        figure; 0.25 and 0.75 bound the range the host's slow and fast spells gave)."""
+        if (key, q) not in self.results:
+            self.results[key, q] = self._at(key, q)
+        return self.results[key, q]
 
 
 @dataclass
@@ -357,7 +366,8 @@ def reference_masks(results: Path | None, panel_name: str):
 
 def sparse_times(name: str, panel: dict, cfg: dict, timer: StepTimer, results: Path | None):
     """Register a panel's set-ups with ``timer``; returns the function that, once the timer
-    has run, gives the panel's :class:`SparseTimes`."""
+    has run, gives the panel's :class:`SparseTimes` at a quantile of the timed rounds
+    (:meth:`StepTimer.times`; the recipes' step factors are ratios of medians)."""
     from .compact import trace_sequential
     from .pruning import magnitude_mask
     from .training import compacted_network
@@ -375,7 +385,7 @@ def sparse_times(name: str, panel: dict, cfg: dict, timer: StepTimer, results: P
 
     model = build_model(panel["model"], num_classes=spec.num_classes)
     if trace_sequential(model)[0] is None or kw["compact"] == "never":  # every masked job computes dense
-        return lambda: SparseTimes(timer.times(dense), [], [], [], factors())
+        return lambda q=0.5: SparseTimes(timer.times(dense, q), [], [], [], factors())
 
     def masked(mask, state, key):
         """Timed where the job computes through the compacted network; where the run's rule
@@ -398,8 +408,8 @@ def sparse_times(name: str, panel: dict, cfg: dict, timer: StepTimer, results: P
             m.apply(model)
             mag.append((float(t), masked(m, {k: v.clone() for k, v in model.state_dict().items()},
                                          ("magnitude", float(t)))))
-    return lambda: SparseTimes(timer.times(dense), [(p, timer.times(k)) for p, k in lob],
-                               [(p, timer.times(k)) for p, k in mag], phases, factors())
+    return lambda q=0.5: SparseTimes(timer.times(dense, q), [(p, timer.times(k, q)) for p, k in lob],
+                                     [(p, timer.times(k, q)) for p, k in mag], phases, factors())
 
 
 def _step_kind(recipe: dict) -> tuple[int, str]:
@@ -618,12 +628,20 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
                       f"{tm.multiply_add_ratio:.2f} of dense; {tm.kept} of {tm.rounds} rounds kept")
     cost = Costs(cfg, times)
     rows = [cost(j) for j in planned]
+    # the same jobs at the timed rounds' quartiles: the range the host's spells give
+    spells = {q: Costs(cfg, {name: planned_times[name](q) for name in names}) for q in (0.25, 0.75)}
+    for q, c in spells.items():
+        for r, j in zip(rows, planned):
+            r[f"seconds_q{round(100 * q)}"] = c(j)["seconds"]
     per_panel = {}
     for r in rows:
-        p = per_panel.setdefault(r["panel"], {"jobs": 0, "samples": 0, "seconds": 0.0, "chain": {}})
+        p = per_panel.setdefault(r["panel"], {"jobs": 0, "samples": 0, "seconds": 0.0, "q25": 0.0, "q75": 0.0,
+                                              "chain": {}})
         p["jobs"] += 1
         p["samples"] += r["samples"]
         p["seconds"] += r["seconds"]
+        p["q25"] += r["seconds_q25"]
+        p["q75"] += r["seconds_q75"]
         kind = r["job"].split(":")[0]
         p["chain"][kind] = max(p["chain"].get(kind, 0.0), r["seconds"])
     total = sum(p["seconds"] for p in per_panel.values())
@@ -647,9 +665,12 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
         "step_factors": {k: {f"batch {b}, {o}": round(f, 3) for (b, o), f in v.factors.items()}
                          for k, v in times.items()},
         "masks_from": None if masks_from is None else str(masks_from),
-        "panels": {k: {"jobs": v["jobs"], "samples": v["samples"], "hours": v["seconds"] / 3600}
+        "panels": {k: {"jobs": v["jobs"], "samples": v["samples"], "hours": v["seconds"] / 3600,
+                       "hours_quartiles": [v["q25"] / 3600, v["q75"] / 3600]}
                    for k, v in per_panel.items()},
         "total": {"jobs": sum(p["jobs"] for p in per_panel.values()),
+                  "hours_serial_quartiles": [sum(p["q25"] for p in per_panel.values()) / 3600,
+                                             sum(p["q75"] for p in per_panel.values()) / 3600],
                   "samples": sum(p["samples"] for p in per_panel.values()),
                   "hours_serial": total / 3600,
                   "hours_parallel": max(total / max(jobs, 1), chain) / 3600,
@@ -699,11 +720,15 @@ def main(argv=None) -> int:
     device = resolve_device(a.device or cfg.get("device", "auto"))
     out = estimate(cfg, device, planned, batches=a.batches, jobs=a.jobs, repeats=a.repeats,
                    masks_from=a.masks_from)
-    print(f"\n{'panel':<20} {'jobs':>5} {'samples':>14} {'serial':>10}")
+    print(f"\n{'panel':<20} {'jobs':>5} {'samples':>14} {'serial':>10}   quartiles")
     for k, v in out["panels"].items():
-        print(f"{k:<20} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}")
+        lo, hi = v["hours_quartiles"]
+        print(f"{k:<20} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}   {_fmt_h(lo)} - {_fmt_h(hi)}")
     t = out["total"]
-    print(f"{'total':<20} {t['jobs']:>5} {t['samples']:>14,} {_fmt_h(t['hours_serial']):>10}")
+    lo, hi = t["hours_serial_quartiles"]
+    print(f"{'total':<20} {t['jobs']:>5} {t['samples']:>14,} {_fmt_h(t['hours_serial']):>10}   {_fmt_h(lo)} - {_fmt_h(hi)}")
+    print("(serial: at the median of each set-up's timed rounds; quartiles: at their lower and upper "
+          "quartiles, the host's fast and slow spells)")
     print(f"\non {out['device']}: {_fmt_h(t['hours_serial'])} one job at a time; "
           f"{_fmt_h(t['hours_parallel'])} with {a.jobs} parallel jobs "
           f"(longest chain {_fmt_h(t['hours_longest_chain'])})")

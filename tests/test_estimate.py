@@ -90,6 +90,11 @@ def test_command_prints_and_writes_the_estimate(tmp_path, capsys):
     assert 0 < t["hours_parallel"] <= t["hours_serial"]
     assert t["hours_parallel"] >= t["hours_longest_chain"] - 1e-12
     assert len(est["mm_gflops"]) == 2 and min(est["mm_gflops"]) > 0  # the machine's speed meanwhile
+    for v in [*est["panels"].values()]:  # the range of the host's spells brackets the planning figure
+        lo, hi = v["hours_quartiles"]
+        assert 0 < lo <= v["hours"] <= hi
+    lo, hi = t["hours_serial_quartiles"]
+    assert lo <= t["hours_serial"] <= hi and "quartiles" in text
     steps = est["step_times_us"]["lenet5_mnist"]
     assert steps["lobster"] > 0 and steps["train"] > 0 and steps["forward"] > 0
 
@@ -176,9 +181,10 @@ def _scripted_timer(rounds: list[tuple[float, float | None]], repeats=3):
 
 
 def test_a_set_up_is_the_median_of_fresh_instances_until_it_settles(monkeypatch):
-    """Instances that differ (LeNet-300 on this host: 22 to 35 us per sample, by instance)
+    """Rounds that differ (LeNet-300 on this host: 13 to 34 us per sample over a minute)
     are timed afresh until the standard error of their mean falls to 2.5 % of it; the
-    set-up's time is their median; a steady set-up stops at ``repeats`` rounds."""
+    set-up's time is their median, its range their quartiles; a steady set-up stops at
+    ``repeats`` rounds."""
     from sharpminima.estimate import MAX_ROUNDS_PER_REPEAT
 
     steady = [(10.0, 0.0)] * 3
@@ -194,6 +200,7 @@ def test_a_set_up_is_the_median_of_fresh_instances_until_it_settles(monkeypatch)
     # 2.5 / sqrt(n) <= 0.025 * 17.5 -> n >= 33, beyond the cap of 8 x 3 rounds
     assert t.rounds == MAX_ROUNDS_PER_REPEAT * 3 == cls.built
     assert t.train == 17.5 and abs(t.spread - 1 / 3) < 1e-12
+    assert (timer.times(key, 0.25).train, timer.times(key, 0.75).train) == (15.0, 20.0)
 
     # a slow round among steady ones barely moves the median
     timer, key, _ = _scripted_timer([(10.0, 0.0), (13.0, 0.0), (10.2, 0.0)] + [(10.1, 0.0)] * 30)
