@@ -112,10 +112,12 @@ MIN_REPEAT_SECONDS = 0.5
 #: a set-up is timed in rounds until the standard error of its mean step is at most this
 #: share of the mean: at least ``repeats`` rounds, and beyond them only while its rounds have
 #: taken less than ``SETUP_SECONDS`` in all and number fewer than ``MAX_ROUNDS_PER_REPEAT``
-#: x ``repeats`` (a LeNet-300 round takes ~1.7 s, a LeNet-5 one ~3.3 s, one thread)
+#: x ``repeats`` (a LeNet-300 round takes ~1.7 s, a LeNet-5 one ~3.3 s, one thread). The host's
+#: spells last tens of seconds: a set-up's rounds must outlast a few of them (at 20 s and 8 x 3
+#: rounds, two estimates read LeNet-300 1.12x apart; docs/reproduction.md)
 TARGET_STANDARD_ERROR = 0.025
-SETUP_SECONDS = 20.0
-MAX_ROUNDS_PER_REPEAT = 8
+SETUP_SECONDS = 60.0
+MAX_ROUNDS_PER_REPEAT = 16
 #: a round during which other processes took more than this share of the CPUs is set aside
 BUSY_ROUND = 0.10
 

@@ -193,14 +193,14 @@ def test_a_set_up_is_the_median_of_fresh_instances_until_it_settles(monkeypatch)
     t = timer.times(key)
     assert (t.train, t.rounds, t.kept, cls.built) == (10.0, 3, 3, 3)
 
-    modes = [(15.0, 0.0), (20.0, 0.0)] * 20
+    modes = [(10.0, 0.0), (20.0, 0.0)] * (MAX_ROUNDS_PER_REPEAT * 2)
     timer, key, cls = _scripted_timer(modes)
     timer.run()
     t = timer.times(key)
-    # 2.5 / sqrt(n) <= 0.025 * 17.5 -> n >= 33, beyond the cap of 8 x 3 rounds
+    # 5 / sqrt(n) <= 0.025 * 15 -> n >= 178, beyond the cap of MAX_ROUNDS_PER_REPEAT x 3 rounds
     assert t.rounds == MAX_ROUNDS_PER_REPEAT * 3 == cls.built
-    assert t.train == 17.5 and abs(t.spread - 1 / 3) < 1e-12
-    assert (timer.times(key, 0.25).train, timer.times(key, 0.75).train) == (15.0, 20.0)
+    assert t.train == 15.0 and t.spread == 1.0
+    assert (timer.times(key, 0.25).train, timer.times(key, 0.75).train) == (10.0, 20.0)
 
     # a slow round among steady ones barely moves the median
     timer, key, _ = _scripted_timer([(10.0, 0.0), (13.0, 0.0), (10.2, 0.0)] + [(10.1, 0.0)] * 30)
