@@ -525,10 +525,10 @@ class Costs:
              "landscape_probe": "probe", "similarity": "similarity", "transfer": "transfer"}
 
     def _train(self, panel, epochs, times: StepTimes, runs=1, step=None, val_passes=0, test_passes=0,
-               final=True, factor=1.0) -> tuple[int, float]:
+               final=True, factor=1.0, train_passes=0) -> tuple[int, float]:
         n_train, n_val, n_test = self.sizes(panel)
         samples = int(epochs) * n_train * runs
-        fwd = (int(epochs) * n_val + val_passes * n_val + test_passes * n_test
+        fwd = (int(epochs) * n_val + val_passes * n_val + test_passes * n_test + train_passes * n_train
                + (n_train + n_val + n_test if final else 0)) * runs
         return samples, samples * factor * (times.train if step is None else step) + fwd * times.forward
 
@@ -543,6 +543,7 @@ class Costs:
             t = st.at_most(s.pruned_pct) if s.pruned_pct is not None else st.over_phases()
             a, b = self._train(panel, s.epochs, t, step=t.lobster if s.lobster_step else t.train,
                                val_passes=s.val_passes, test_passes=s.test_passes, final=s.final,
+                               train_passes=s.train_passes,
                                factor=st.factor(recipe))
             samples, seconds = samples + a, seconds + b
         return samples, seconds

@@ -90,8 +90,9 @@ class Stretch:
     """A stretch of a gradual run's training, as the estimate costs it: ``epochs`` of the
     recipe on the training split (one validation pass each) at the mask of ``pruned_pct``
     percent (0: dense; None: the masks of the phases of a reference run, each for the share of
-    the epochs it took there), with LOBSTER's step or a plain one; ``val_passes`` and
-    ``test_passes``: evaluations beyond one validation pass per epoch; ``final``: the stretch
+    the epochs it took there), with LOBSTER's step or a plain one; ``val_passes``,
+    ``train_passes`` and ``test_passes``: evaluations of each split beyond one validation
+    pass per epoch; ``final``: the stretch
     ends with the run's final evaluation (training, validation and test splits)."""
 
     epochs: int
@@ -100,6 +101,7 @@ class Stretch:
     val_passes: int = 0
     test_passes: int = 0
     final: bool = True
+    train_passes: int = 0
 
 
 GRADUAL_METHODS: dict[str, GradualMethod] = {}

@@ -354,6 +354,52 @@ def test_settings_validation():
     assert LobsterSettings.from_dict({"lmbda": 1e-4, "twt": 0.05, "pwe": 20}).tolerance == 0.01
 
 
+@pytest.mark.parametrize("split", ["val", "train"])
+def test_the_worsening_is_measured_on_the_twt_split(monkeypatch, split):
+    """``twt_split``: every loss the threshold's bisection compares (the base and each trial)
+    is over that split; the recorded ``prune_val_loss`` stays the validation loss of the
+    pruned weights either way; the estimate costs the bisection's passes on that split."""
+    import sharpminima.lobster as lobster
+
+    sizes, real = [], lobster.evaluate
+
+    def spy(m, x, y, *a, **k):
+        if "forward" in k:  # the bisection's losses (the epochs' evaluations pass no forward)
+            sizes.append(len(x))
+        return real(m, x, y, *a, **k)
+
+    monkeypatch.setattr(lobster, "evaluate", spy)
+    s = LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=6, max_events=1, twt_split=split)
+    _, snaps = lobster_run(settings=s)
+    d = toy_data()
+    assert len(snaps) == 2 and sizes and set(sizes) == {len(getattr(d, split)[0])}
+    assert len(sizes) == s.bisection_steps + 2  # the base, T = max|w|, the halvings
+    pruned = new_model()
+    pruned.load_state_dict(snaps[0]["state_dict"])
+    for n, p in prunable_parameters(pruned).items():
+        p.data.mul_(snaps[1]["mask"][n].to(p.dtype))
+    assert snaps[1]["prune_val_loss"] == pytest.approx(evaluate(pruned, *d.val)["loss"], rel=1e-5)
+    base = evaluate(_loaded(snaps[0]), *getattr(d, split))["loss"]
+    assert evaluate(pruned, *getattr(d, split))["loss"] <= base * (1 + s.twt) * (1 + 1e-6)
+    (stretch,) = lobster.work(s, 100)
+    assert (stretch.val_passes, stretch.train_passes)[split == "train"] == 33 * (s.bisection_steps + 2)
+
+
+def _loaded(snap):
+    m = new_model()
+    m.load_state_dict(snap["state_dict"])
+    return m
+
+
+def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    lob = Lobster(SETTINGS)
+    state = lob.state_dict()
+    del state["settings"]["twt_split"]
+    Lobster(SETTINGS).load_state_dict(state)  # read as the default, "val"
+    with pytest.raises(ValueError, match="other LOBSTER settings"):
+        Lobster(LobsterSettings(**{**SETTINGS.to_dict(), "twt_split": "train"})).load_state_dict(state)
+
+
 def test_authors_reset_mode_never_snapshots_unretrained_weights():
     """best_from_pruned=False (the authors' reset of best to +inf): the first epoch after a
     pruning event always becomes the phase's best, so a snapshot of event k >= 1 comes from
