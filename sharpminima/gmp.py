@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from .masks import Mask, sparsity_report
 from .pruning import magnitude_mask
-from .settings import from_mapping, setting
+from .settings import check_fields, from_mapping, setting
 from .training import Callback, Recipe, train
 
 _log = logging.getLogger(__name__)
@@ -61,17 +61,10 @@ class GMPSettings:
                          "global", enum=["global", "layerwise"])
 
     def __post_init__(self):
-        if not 0 <= int(self.start_epoch) < int(self.end_epoch):
+        check_fields(self, "gmp")
+        if not int(self.start_epoch) < int(self.end_epoch):  # the one check across two keys
             raise ValueError(f"gmp: expected 0 <= start_epoch < end_epoch, found start_epoch="
                              f"{self.start_epoch}, end_epoch={self.end_epoch}")
-        if self.frequency is not None and int(self.frequency) < 1:
-            raise ValueError(f"gmp.frequency: found {self.frequency}; expected >= 1 step or null")
-        if self.scope not in ("global", "layerwise"):
-            raise ValueError(f"gmp.scope: found {self.scope!r}; expected 'global' or 'layerwise'")
-        for k in ("initial_sparsity", "final_sparsity"):
-            v = getattr(self, k)
-            if v is not None and not 0.0 <= float(v) < 100.0:
-                raise ValueError(f"gmp.{k}: found {v}; expected a percentage in [0, 100)")
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "gmp") -> "GMPSettings":

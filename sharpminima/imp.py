@@ -48,7 +48,7 @@ import torch
 from .masks import Mask, sparsity_report
 from .provenance import atomic_torch_save
 from .pruning import magnitude_mask
-from .settings import from_mapping, setting
+from .settings import check_fields, from_mapping, setting
 from .training import Callback, Recipe, train
 
 _log = logging.getLogger(__name__)
@@ -69,12 +69,7 @@ class IMPSettings:
                                      None, minimum=1)
 
     def __post_init__(self):
-        if not 0.0 < self.fraction < 1.0:
-            raise ValueError(f"imp.fraction: found {self.fraction}; expected a fraction in (0, 1)")
-        if self.scope not in ("global", "layerwise"):
-            raise ValueError(f"imp.scope: found {self.scope!r}; expected 'global' or 'layerwise'")
-        if int(self.rewind_epoch) < 0:
-            raise ValueError(f"imp.rewind_epoch: found {self.rewind_epoch}; expected >= 0")
+        check_fields(self, "imp")
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "imp") -> "IMPSettings":

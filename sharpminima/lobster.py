@@ -80,7 +80,7 @@ import torch
 import torch.nn as nn
 
 from .masks import Mask, prunable_parameters, sparsity_report
-from .settings import from_mapping, setting
+from .settings import check_fields, from_mapping, setting
 from .training import Callback, Recipe, Trainer, evaluate, seed_everything, train
 
 _log = logging.getLogger(__name__)
@@ -131,14 +131,7 @@ class LobsterSettings:
         "the paper's first LeNet-300 point; docs/methods.md).", "val", enum=["val", "train"])
 
     def __post_init__(self):
-        if self.lmbda < 0 or self.twt < 0 or self.tolerance < 0:
-            raise ValueError(f"lobster: lmbda, twt, tolerance must be >= 0 (got {self})")
-        if int(self.pwe) < 1:
-            raise ValueError(f"lobster: pwe must be >= 1 (got {self.pwe})")
-        if int(self.bisection_steps) < 1:
-            raise ValueError(f"lobster: bisection_steps must be >= 1 (got {self.bisection_steps})")
-        if self.twt_split not in ("val", "train"):
-            raise ValueError(f"lobster: twt_split must be 'val' or 'train' (got {self.twt_split!r})")
+        check_fields(self, "lobster")
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "lobster") -> "LobsterSettings":

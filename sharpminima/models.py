@@ -35,6 +35,12 @@ def register(name: str):
     return wrap
 
 
+def config_models() -> list[str]:
+    """The models a configuration may name: every registered one but those registered by the
+    tests (a leading underscore), which the config schema must not list."""
+    return [n for n in MODELS if not n.startswith("_")]
+
+
 def build_model(name: str, num_classes: int = 10, input_shape=None) -> nn.Module:
     """Instantiate a registered model. Initialisation draws from torch's global RNG:
     seed it (``training.seed_everything``) before calling for a reproducible init."""

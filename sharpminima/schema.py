@@ -27,44 +27,30 @@ import argparse
 import dataclasses
 import difflib
 import sys
-import types
-import typing
 from pathlib import Path
 
 import yaml
 
 from . import gradual
 from .retraining import RETRAINING_METHODS, fig1_methods
+from .settings import field_schemas
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 COMMAND = "python -m sharpminima.schema --write"
-
-_JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean"}
-
-
-def _json_type(annotation):
-    """The JSON-schema type of a field annotation: a scalar, or ``[scalar, "null"]`` for an
-    optional one."""
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) != 1:
-            raise TypeError(f"{annotation}: a setting is one scalar type, optionally None")
-        return [_JSON_TYPES[args[0]], "null"]
-    return _JSON_TYPES[annotation]
 
 
 def gradual_block(name: str) -> dict:
     """A gradual method's block: its recipe and its settings class's fields."""
     method = gradual.GRADUAL_METHODS[name]
     _, settings_cls = gradual.load(name)
-    hints = typing.get_type_hints(settings_cls)
+    schemas = field_schemas(settings_cls)
     props = {"recipe": {"$ref": "#/$defs/recipe",
                         "description": "The recipe it trains with (omitted: the panel's dense recipe)."}}
     required = []
     for f in dataclasses.fields(settings_cls):
         if "description" not in f.metadata:
             raise TypeError(f"{settings_cls.__name__}.{f.name}: declare it with settings.setting(description, ...)")
-        prop = {"type": _json_type(hints[f.name]), **f.metadata["schema"]}
+        prop = dict(schemas[f.name])
         if f.default is dataclasses.MISSING:
             required.append(f.name)
         else:
@@ -98,13 +84,13 @@ def defs_lines() -> list[str]:
 
 
 def names_lines() -> list[str]:
-    from .models import MODELS
+    from .models import config_models
 
     names = {
         "gradual_method": (list(gradual.GRADUAL_METHODS), "A gradual pruning method (sharpminima/gradual.py)."),
         "method": (list(fig1_methods()), "A method compared with the gradual ones in Fig. 1: a retraining method "
                                        "(sharpminima/retraining.py) or oneshot."),
-        "model": ([n for n in MODELS if not n.startswith("_")], "A model (sharpminima/models.py)."),
+        "model": (config_models(), "A model (sharpminima/models.py)."),
     }
     return [f"  {_flow({k: {'type': 'string', 'enum': v, 'description': d}})[1:-1]}" for k, (v, d) in names.items()]
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from typing import Any, Mapping, TypeVar
 
+import jsonschema
+
 T = TypeVar("T")
+
+_JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean"}
 
 
 def setting(description: str, default: Any = dataclasses.MISSING, **schema) -> Any:
@@ -14,6 +20,38 @@ def setting(description: str, default: Any = dataclasses.MISSING, **schema) -> A
     writes a gradual method's block of ``schemas/config.schema.yaml`` from them, so that a
     method's keys are described in one place, its module."""
     return dataclasses.field(default=default, metadata={"description": description, "schema": schema})
+
+
+def json_type(annotation):
+    """The JSON-schema type of a setting's annotation: a scalar, or ``[scalar, "null"]`` for an
+    optional one."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"{annotation}: a setting is one scalar type, optionally None")
+        return [_JSON_TYPES[args[0]], "null"]
+    return _JSON_TYPES[annotation]
+
+
+def field_schemas(cls: type) -> dict[str, dict]:
+    """Each :func:`setting` field of the dataclass ``cls`` and its JSON schema: the type of its
+    annotation and the constraints of its ``setting(...)``. The config schema's block of a method
+    (``schema.gradual_block``) and :func:`check_fields` both read it, so a bound is stated once."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: {"type": json_type(hints[f.name]), **f.metadata["schema"]}
+            for f in dataclasses.fields(cls) if "schema" in f.metadata}
+
+
+def check_fields(obj: Any, where: str) -> None:
+    """Every :func:`setting` field of the dataclass instance ``obj`` against its schema
+    (:func:`field_schemas`): a ValueError naming ``where.<key>``, the value and what was
+    expected. Settings built from the configuration were validated against the same schema
+    already; this catches those built in code."""
+    for name, schema in field_schemas(type(obj)).items():
+        value = getattr(obj, name)
+        err = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+        if err is not None:
+            raise ValueError(f"{where}.{name}: found {value!r}; {err.message}")
 
 
 def from_mapping(cls: type[T], d: Mapping[str, Any] | None, where: str) -> T:

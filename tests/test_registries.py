@@ -27,7 +27,7 @@ def _enum(*path):
 def _registries():
     from sharpminima.hessian import SOLVERS
     from sharpminima.landscape import HESSIAN_SPACES
-    from sharpminima.models import MODELS
+    from sharpminima.models import config_models
     from sharpminima.pruning import METHODS
     from sharpminima.psp import PSP_NORM_READINGS, SECOND_ORDER
     from sharpminima.training import SELECTIONS
@@ -40,7 +40,7 @@ def _registries():
         (("properties", "retrain_masks_of"), GRADUAL_METHODS),
         (("$defs", "panel", "properties", "gradual_methods"), GRADUAL_METHODS),
         ((*landscape, "methods"), GRADUAL_METHODS),
-        (("$defs", "panel", "properties", "model"), [n for n in MODELS if not n.startswith("_")]),
+        (("$defs", "panel", "properties", "model"), config_models()),
         (("properties", "methods"), METHODS),
         (("properties", "selection"), SELECTIONS),
         ((*landscape, "entropy2"), SECOND_ORDER),
@@ -90,6 +90,36 @@ def test_a_registered_gradual_method_gets_its_schema_block_from_its_settings_cla
     assert block["properties"]["fraction"] == {**SCHEMA["$defs"]["imp"]["properties"]["fraction"]}
     assert block["properties"]["max_rounds"]["type"] == ["integer", "null"]
     assert "required" not in block and block["additionalProperties"] is False
+
+
+def _out_of_bounds(prop):
+    """A value the schema property ``prop`` refuses for each of its bounds and choices."""
+    bad = {"minimum": lambda v: v - 1, "exclusiveMinimum": lambda v: v, "maximum": lambda v: v + 1,
+           "exclusiveMaximum": lambda v: v, "enum": lambda v: "no-such-choice"}
+    return [f(prop[k]) for k, f in bad.items() if k in prop]
+
+
+def test_a_settings_class_refuses_exactly_what_its_schema_block_refuses():
+    """A bound of a gradual method's setting is stated once (``settings.setting``): every value
+    the config schema's block refuses, the settings class built in code refuses too, with an
+    error naming ``<method>.<key>``; the values at the bounds pass both."""
+    import jsonschema
+
+    from sharpminima import gradual
+
+    checked = 0
+    for name in gradual.GRADUAL_METHODS:
+        _, cls = gradual.load(name)
+        props = SCHEMA["$defs"][name]["properties"]
+        base = {k: props[k].get("minimum", 1) for k in SCHEMA["$defs"][name].get("required", [])}
+        cls(**base)  # the bounds themselves pass
+        for key, prop in props.items():
+            for value in _out_of_bounds(prop):
+                assert not jsonschema.Draft202012Validator(prop).is_valid(value), (name, key, value)
+                with pytest.raises(ValueError, match=rf"^{name}\.{key}: found "):
+                    cls(**{**base, key: value})
+                checked += 1
+    assert checked >= 12  # LOBSTER 6, IMP 5, GMP 7 when written
 
 
 def test_every_gradual_method_has_its_settings_block_and_nothing_else_does():
