@@ -31,6 +31,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -212,7 +213,7 @@ class StepTimer:
             info = plain.compaction.info or {}
             return info.get("multiply_add_ratio", 1.0) if info.get("compacted") else 1.0
 
-        return {"n": n, "threads": threads,
+        return {"n": n, "threads": timed_threads(threads),
                 "fns": {"train": plain.train_epoch, "lobster": lob.train_epoch, "forward": forward},
                 "ratio": ratio}
 
@@ -669,6 +670,7 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
                          for k, v in times.items()},
         "masks_from": None if masks_from is None else str(masks_from),
         "panels": {k: {"jobs": v["jobs"], "samples": v["samples"], "hours": v["seconds"] / 3600,
+                       "threads": timed_threads(cfg["panels"].get(k, {}).get("threads")),
                        "hours_quartiles": [v["q25"] / 3600, v["q75"] / 3600]}
                    for k, v in per_panel.items()},
         "total": {"jobs": sum(p["jobs"] for p in per_panel.values()),
@@ -680,6 +682,13 @@ def estimate(cfg: dict, device, planned: list[dict], batches: int = 20, jobs: in
                   "hours_longest_chain": chain / 3600},
         "jobs": rows,
     }
+
+
+def timed_threads(threads: int | None) -> int | None:
+    """The threads a job asking ``threads`` runs on here: at most this machine's cores, as
+    Snakemake scales a rule's threads down to ``--cores`` (timing more would time
+    oversubscription); None: torch's default."""
+    return min(int(threads), os.cpu_count() or 1) if threads else None
 
 
 def _fmt_h(h: float) -> str:
@@ -723,13 +732,15 @@ def main(argv=None) -> int:
     device = resolve_device(a.device or cfg.get("device", "auto"))
     out = estimate(cfg, device, planned, batches=a.batches, jobs=a.jobs, repeats=a.repeats,
                    masks_from=a.masks_from)
-    print(f"\n{'panel':<20} {'jobs':>5} {'samples':>14} {'serial':>10}   quartiles")
+    print(f"\n{'panel':<20} {'threads':>7} {'jobs':>5} {'samples':>14} {'serial':>10}   quartiles")
     for k, v in out["panels"].items():
         lo, hi = v["hours_quartiles"]
-        print(f"{k:<20} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}   {_fmt_h(lo)} - {_fmt_h(hi)}")
+        threads = v["threads"] or ("all" if k in cfg["panels"] else "-")  # "-": the tables' and figures' jobs
+        print(f"{k:<20} {threads:>7} {v['jobs']:>5} {v['samples']:>14,} {_fmt_h(v['hours']):>10}   "
+              f"{_fmt_h(lo)} - {_fmt_h(hi)}")
     t = out["total"]
     lo, hi = t["hours_serial_quartiles"]
-    print(f"{'total':<20} {t['jobs']:>5} {t['samples']:>14,} {_fmt_h(t['hours_serial']):>10}   {_fmt_h(lo)} - {_fmt_h(hi)}")
+    print(f"{'total':<20} {'':>7} {t['jobs']:>5} {t['samples']:>14,} {_fmt_h(t['hours_serial']):>10}   {_fmt_h(lo)} - {_fmt_h(hi)}")
     print("(serial: at the median of each set-up's timed rounds; quartiles: at their lower and upper "
           "quartiles, the host's fast and slow spells)")
     print(f"\non {out['device']}: {_fmt_h(t['hours_serial'])} one job at a time; "

@@ -1,6 +1,7 @@
 """The cost estimate: its jobs are the workflow's jobs, its sample counts the recipes'."""
 
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -97,6 +98,21 @@ def test_command_prints_and_writes_the_estimate(tmp_path, capsys):
     assert lo <= t["hours_serial"] <= hi and "quartiles" in text
     steps = est["step_times_us"]["lenet5_mnist"]
     assert steps["lobster"] > 0 and steps["train"] > 0 and steps["forward"] > 0
+    assert all(v["threads"] is None or 1 <= v["threads"] <= os.cpu_count() for v in est["panels"].values())
+
+
+def test_a_job_is_timed_on_no_more_threads_than_the_machine_has():
+    """Snakemake scales a rule's threads down to --cores; the estimate's rounds do the same, not
+    oversubscribe (the paper preset's ResNet-32 asks 4 threads; this machine may have 2)."""
+    import torch
+
+    from sharpminima.estimate import StepTimer
+
+    timer = StepTimer(torch.device("cpu"), batches=1, repeats=1)
+    many = timer.add("lenet300", "mnist", 50, threads=os.cpu_count() + 3)
+    one = timer.add("lenet300", "mnist", 100, threads=1)
+    assert timer._prepare(**timer.setups[many])["threads"] == os.cpu_count()
+    assert timer._prepare(**timer.setups[one])["threads"] == 1
 
 
 def test_presets_are_layered_on_the_default_as_snakemake_layers_them():
