@@ -7,7 +7,9 @@ Reads what a finished run left in ``results/``: the metrics' provenance (code ve
 device, library versions), the Snakemake benchmarks (wall time per rule), the panel's Fig. 1
 points beside the paper's, and the panel's rows of the claims table (computed here from the
 same files by :func:`claims.fig1_claims`, so a record can be written for a run that built
-only that panel).
+only that panel). Where the panel's landscape (Fig. 2-4) was drawn, a second section: its
+samples, wall time per rule and its claims rows (:func:`claims.landscape_claims`: the
+paper's colour-bar ranges beside G's and 1-S's values, G against 1-S).
 """
 
 from __future__ import annotations
@@ -23,20 +25,21 @@ import pandas as pd
 
 from . import LOG_DATEFMT, LOG_FORMAT
 from . import paths
-from .claims import PAPER_FIG1, Words, fig1_claims
-from .gradual import PAPER_GRADUAL
+from .claims import PAPER_FIG1, Words, fig1_claims, gaps_from_probe, landscape_claims
+from .gradual import GRADUAL_METHODS, PAPER_GRADUAL
 from .retraining import RETRAINING_METHODS
 from .claims import _fmt  # one number format for the claims table and the records
-from .settings import gradual_methods, seeds_of
+from .settings import gradual_methods, landscapes, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
 
 def rule_times(results: Path, panel: str) -> pd.DataFrame:
-    """Wall time per rule of one panel, from Snakemake's benchmark files."""
+    """Wall time per rule of one panel (or of a folder under ``benchmarks/``, e.g. a
+    landscape's ``landscape/<panel>/<method>``), from Snakemake's benchmark files."""
     rows = []
     for f in sorted((results / "benchmarks" / panel).rglob("*.tsv")):
-        parts = f.relative_to(results / "benchmarks" / panel).parts
+        parts = f.relative_to(results / "benchmarks" / panel).with_suffix("").parts
         # a retraining's folder is <gradual method>/<retraining method>/ (paths.RETRAINING):
         # named by its method (and whose masks it retrained, unless the paper's LOBSTER's)
         if len(parts) > 2 and parts[1] in RETRAINING_METHODS:
@@ -107,12 +110,52 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
     words = Words.from_dict(cfg.get("claims"))
     rows = fig1_claims(panel_name, panel, points, [json.loads(p.read_text()) for p in trajs], words,
                        cfg.get("preset", "?"), selection=cfg.get("selection", "best_val"))
-    if rows:
-        lines += ["", "| claim | paper | ours (mean ± std, n) | effect [interval] | verdict | rule |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['claim']} ({r['where']}) | {r['paper']} | {r['ours'] or ''} | {r['effect'] or ''} | **{r['verdict']}** | "
-                  f"{r['words'] or ''}{'; ' + r['note'] if r['note'] else ''} |" for r in rows]
+    lines += _claims_lines(rows)
+    for method in [m for p, m in landscapes(cfg) if p == panel_name]:
+        if (at(paths.fill(paths.LANDSCAPE, panel=panel_name, gradual=method)) / "points.csv").exists():
+            lines += ["", landscape_record(panel_name, method, cfg, results)]
     return "\n".join(lines) + "\n"
+
+
+def _claims_lines(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    return (["", "| claim | paper | ours (mean ± std, n) | effect [interval] | verdict | rule |",
+             "|---|---|---|---|---|---|"]
+            + [f"| {r['claim']} ({r['where']}) | {r['paper']} | {r['ours'] or ''} | {r['effect'] or ''} | "
+               f"**{r['verdict']}** | {r['words'] or ''}{'; ' + r['note'] if r['note'] else ''} |" for r in rows])
+
+
+def landscape_record(panel_name: str, method: str, cfg: dict, results: Path) -> str:
+    """The landscape of ``method``'s G on a panel (Fig. 2-4 for the paper's): its samples,
+    wall time per rule and claims rows, from the files its jobs left (``points.csv``, the
+    plane's maps, and the training-length probe where it ran: the claims script's inputs)."""
+    rel = Path(paths.fill(paths.LANDSCAPE, panel=panel_name, gradual=method)).relative_to(paths.RESULTS)
+    d = results / rel
+    meta = json.loads((d / "points.json").read_text())
+    points = pd.read_csv(d / "points.csv")
+    plane = json.loads((d / "plane.json").read_text())
+    maps = {name: pd.read_csv(d / f"{name}.csv") for name in ("loss", "psp", "hessian_map")}
+    maps["at"] = {"G": plane["g_index"], "1-S": plane["s_index"]}
+    lp = cfg["landscape"]
+    gaps = None  # the probe's explanations: the paper's landscape only, as in the claims table
+    if (panel_name, method) == landscapes(cfg)[0] and (d / "probe.csv").exists():
+        gaps = gaps_from_probe(pd.read_csv(d / "probe.csv"), lp["psp_norm"], lp["hessian"]["space"])
+    label = GRADUAL_METHODS[method].label if method in GRADUAL_METHODS else method
+    rows = landscape_claims(panel_name, cfg["panels"][panel_name], points, Words.from_dict(cfg.get("claims")),
+                            cfg.get("preset", "?"), method=method, label=label, maps=maps, gaps=gaps)
+    prov = meta.get("provenance", {})
+    lines = [f"Landscape of {label}'s G at {_fmt(meta.get('target'))} % (`{rel}`): "
+             f"{(points['solution'] == 'G').sum()} G and {(points['solution'] == '1-S').sum()} 1-S seeds; "
+             f"{meta.get('n_samples')} samples for the loss and PSP, {meta.get('hessian_samples')} for the Hessian "
+             f"({meta.get('hessian_batches')} batches, {meta.get('hessian_space')} space); code version "
+             f"`{prov.get('code_version')}`", ""]
+    t = rule_times(results, str(Path("landscape") / panel_name / method))
+    if len(t):
+        lines += ["| landscape rule | jobs | wall time, sum | longest job |", "|---|---|---|---|"]
+        lines += [f"| {r.rule} | {int(r['count'])} | {r['sum'] / 60:.1f} min | {r['max'] / 60:.1f} min |"
+                  for _, r in t.iterrows()]
+    return "\n".join(lines + _claims_lines(rows)) + "\n"
 
 
 def main(argv=None) -> int:

@@ -439,6 +439,17 @@ def test_reproduction_record_of_a_panel(tiny_run):
     assert "| dense | |" in md and "| 10 |" in md  # the dense row and the one target
     assert "LOBSTER reaches the paper's highest sparsity" in md and "**does not hold**" in md
     assert "code version: `" in md
+    # the panel's landscapes (LOBSTER's G and GMP's): the claims table's rows of each, verdict for verdict
+    import re
+
+    import pandas as pd
+
+    claims = pd.read_csv(workdir / "results/tables/claims.csv")
+    sections = md.split("\nLandscape of ")[1:]
+    assert len(sections) == 2 and "| landscape rule | jobs |" in sections[0]
+    for method, section in zip(("lobster", "gmp"), sections):
+        rows = claims[claims.id.str.startswith(f"landscape:lenet300_mnist:{method}:")]
+        assert len(rows) > 5 and re.findall(r"\*\*(.+?)\*\*", section) == list(rows.verdict), method
 
 
 # -- interrupted and stale state ------------------------------------------------------------
