@@ -12,7 +12,7 @@ rule train_dense:
     log:
         paths.log(paths.DENSE),
     benchmark:
-        paths.benchmark(paths.DENSE)
+        paths.BENCHMARKS["train_dense"]
     # one-shot pruning waits for it
     priority: 20
     conda:

@@ -13,7 +13,7 @@ rule similarity:
     log:
         paths.log(paths.FEATURES, "similarity"),
     benchmark:
-        paths.benchmark(paths.FEATURES, "similarity")
+        paths.BENCHMARKS["similarity"]
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_resource("threads")
@@ -42,7 +42,7 @@ rule transfer:
     log:
         paths.log(paths.FEATURES, "transfer_{dataset}"),
     benchmark:
-        paths.benchmark(paths.FEATURES, "transfer_{dataset}")
+        paths.BENCHMARKS["transfer"]
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_resource("threads")

@@ -56,7 +56,7 @@ rule plane_map:
     log:
         paths.log(paths.LANDSCAPE, "{map_kind}"),
     benchmark:
-        paths.benchmark(paths.LANDSCAPE, "{map_kind}")
+        paths.BENCHMARKS["plane_map"]
     wildcard_constraints:
         map_kind=_alternatives(MAP_KINDS),
     # the run's last chain: as soon as its inputs exist
@@ -90,7 +90,7 @@ rule hessian:
     log:
         paths.log(paths.LANDSCAPE, "hessian"),
     benchmark:
-        paths.benchmark(paths.LANDSCAPE, "hessian")
+        paths.BENCHMARKS["hessian"]
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
@@ -120,7 +120,7 @@ rule landscape_probe:
     log:
         paths.log(paths.LANDSCAPE, "probe"),
     benchmark:
-        paths.benchmark(paths.LANDSCAPE, "probe")
+        paths.BENCHMARKS["landscape_probe"]
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:
@@ -151,7 +151,7 @@ rule landscape_points:
     log:
         paths.log(paths.LANDSCAPE, "points"),
     benchmark:
-        paths.benchmark(paths.LANDSCAPE, "points")
+        paths.BENCHMARKS["landscape_points"]
     # the run's last chain: as soon as its inputs exist
     priority: 40
     conda:

@@ -13,7 +13,7 @@ rule gradual:
     log:
         paths.log(paths.GRADUAL),
     benchmark:
-        paths.benchmark(paths.GRADUAL)
+        paths.BENCHMARKS["gradual"]
     # the longest jobs, which every retraining and the landscape wait for, start first
     priority: 30
     conda:
@@ -51,7 +51,7 @@ rule retrain:
     log:
         paths.log(paths.RETRAINING),
     benchmark:
-        paths.benchmark(paths.RETRAINING)
+        paths.BENCHMARKS["retrain"]
     wildcard_constraints:
         retraining=_alternatives(RETRAIN_METHODS),
     # before one-shot: the landscape waits for a retraining
@@ -86,7 +86,7 @@ rule oneshot:
     log:
         paths.log(paths.ONESHOT),
     benchmark:
-        paths.benchmark(paths.ONESHOT)
+        paths.BENCHMARKS["oneshot"]
     conda:
         "../envs/sharpminima.yaml"
     threads: panel_resource("threads")

@@ -75,6 +75,23 @@ def benchmark(folder: str, step: str | None = None) -> str:
     return f"{RESULTS}/benchmarks/{_job(folder, step)}.tsv"
 
 
+#: The benchmark file of every rule that has one, by rule name: the rules' ``benchmark:`` reads
+#: it, and the record sets a run's benchmark files beside the estimate's jobs (``record.py``)
+#: by filling it with each job's wildcards.
+BENCHMARKS = {
+    "train_dense": benchmark(DENSE),
+    "gradual": benchmark(GRADUAL),
+    "retrain": benchmark(RETRAINING),
+    "oneshot": benchmark(ONESHOT),
+    "plane_map": benchmark(LANDSCAPE, "{map_kind}"),
+    "hessian": benchmark(LANDSCAPE, "hessian"),
+    "landscape_probe": benchmark(LANDSCAPE, "probe"),
+    "landscape_points": benchmark(LANDSCAPE, "points"),
+    "similarity": benchmark(FEATURES, "similarity"),
+    "transfer": benchmark(FEATURES, "transfer_{dataset}"),
+}
+
+
 def figure_files(folder: str, figure: str) -> list[str]:
     """A figure's files (:data:`FIGURE_FORMATS`) in ``folder``."""
     return [f"{folder}/{figure}.{ext}" for ext in FIGURE_FORMATS]

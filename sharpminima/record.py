@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import logging
+import statistics
 import sys
 from pathlib import Path
 
@@ -53,7 +54,90 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
     return df.groupby("rule")["s"].agg(["count", "sum", "max"]).reset_index()
 
 
-def record(panel_name: str, cfg: dict, results: Path) -> str:
+#: an epoch over this many times its job's median epoch is taken as paused (SIGSTOP while
+#: something was timed) and counted at the median
+PAUSED_EPOCH = 3.0
+
+
+def _epoch_times(node) -> list[list[float]]:
+    """The epochs' own wall times (``epoch_time_s``) of every training history in a result file."""
+    if isinstance(node, list):
+        return [h for v in node for h in _epoch_times(v)]
+    if not isinstance(node, dict):
+        return []
+    own = [[float(r["epoch_time_s"]) for r in node["history"] if r.get("epoch_time_s") is not None]] \
+        if isinstance(node.get("history"), list) else []
+    return own + [h for k, v in node.items() if k != "history" for h in _epoch_times(v)]
+
+
+def _unpaused(times: list[float]) -> float:
+    if not times:
+        return 0.0
+    med = statistics.median(times)
+    return sum(min(t, med) if t > PAUSED_EPOCH * med else t for t in times)
+
+
+def run_times(est: dict, panel: str, results: Path, threads: int = 1) -> pd.DataFrame:
+    """Each job of ``panel`` in an estimate (``python -m sharpminima.estimate --json``) beside
+    the run's own time for it, one row per job whose benchmark file (``paths.BENCHMARKS``,
+    filled with the job's wildcards) exists. ``real_s``, the time compared: for a training job,
+    its epochs' own wall times (every attempt's: a job resumed after a stop has the benchmark
+    of its last attempt only), an epoch over :data:`PAUSED_EPOCH` times the job's median
+    counted at the median; for another job, its benchmark's CPU time over its ``threads`` (a
+    pause lengthens the wall time only). ``wall_s``, ``cpu_s``: the benchmark's."""
+    rows = []
+    for j in est["jobs"]:
+        rule = j["job"].split(":")[0]
+        if j["panel"] != panel or rule not in paths.BENCHMARKS:
+            continue
+        rel = Path(paths.BENCHMARKS[rule].format(**j["wildcards"])).relative_to(paths.RESULTS)
+        bench = results / rel
+        if not bench.exists():
+            continue
+        with open(bench) as fh:
+            b = next(csv.DictReader(fh, delimiter="\t"))
+        folder = results / Path(*rel.parts[1:]).with_suffix("")  # the job's own folder
+        histories = [h for f in (folder / "metrics.json", folder / "trajectory.json") if f.exists()
+                     for h in _epoch_times(json.loads(f.read_text()))]
+        wall, cpu = float(b["s"]), float(b["cpu_time"])
+        real = sum(_unpaused(h) for h in histories) if histories else cpu / max(threads, 1)
+        rows.append({"kind": _kind(rule, j["wildcards"]), "estimate_s": j["seconds"], "real_s": real,
+                     "wall_s": wall, "cpu_s": cpu, "epochs": sum(len(h) for h in histories)})
+    return pd.DataFrame(rows, columns=["kind", "estimate_s", "real_s", "wall_s", "cpu_s", "epochs"])
+
+
+def _kind(rule: str, wc: dict) -> str:
+    """A job's kind as :func:`rule_times` names it."""
+    if rule == "train_dense":
+        return "dense"
+    if rule == "gradual":
+        return wc["gradual"]
+    if rule == "retrain":
+        return wc["retraining"] if wc["gradual"] == PAPER_GRADUAL else f"{wc['retraining']} of {wc['gradual']}"
+    if rule == "plane_map":
+        return f"landscape {wc['map_kind']}"
+    return rule.replace("landscape_", "landscape ")
+
+
+def estimate_lines(est: dict, panel: str, results: Path, threads: int = 1) -> list[str]:
+    """The estimate beside the run (:func:`run_times`), by job kind."""
+    t = run_times(est, panel, results, threads)
+    planned = [j for j in est["jobs"] if j["panel"] == panel and j["job"].split(":")[0] in paths.BENCHMARKS]
+    lines = [f"The estimate made before the run ({len(planned)} jobs with a benchmark, "
+             f"{sum(j['seconds'] for j in planned) / 3600:.2f} h one at a time) against the {len(t)} "
+             f"finished: real = the epochs' own times (pauses out) for a training job, else its CPU time "
+             f"over {threads} thread(s); the benchmarks' wall times include pauses and hold a resumed "
+             f"job's last attempt only.", "",
+             "| job kind | jobs | estimate | real | real / estimate | benchmarks: wall, CPU |",
+             "|---|---|---|---|---|---|"]
+    for kind, g in list(t.groupby("kind")) + ([("all finished", t)] if len(t) else []):
+        lines.append(f"| {kind} | {len(g)} | {g.estimate_s.sum() / 60:.1f} min | {g.real_s.sum() / 60:.1f} min | "
+                     f"{g.real_s.sum() / g.estimate_s.sum():.2f} | {g.wall_s.sum() / 60:.1f}, "
+                     f"{g.cpu_s.sum() / 60:.1f} min |")
+    return lines
+
+
+def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None) -> str:
     panel = cfg["panels"][panel_name]
     seeds = seeds_of(cfg, panel_name)
     methods = cfg["methods"]
@@ -79,6 +163,8 @@ def record(panel_name: str, cfg: dict, results: Path) -> str:
         lines += [f"| {r.rule} | {int(r['count'])} | {r['sum'] / 60:.1f} min | {r['max'] / 60:.1f} min |"
                   for _, r in t.iterrows()]
         lines += [f"| all | {int(t['count'].sum())} | {t['sum'].sum() / 60:.1f} min | |", ""]
+    if estimate is not None:
+        lines += estimate_lines(estimate, panel_name, results, int(panel.get("threads") or 1)) + [""]
     paper = PAPER_FIG1.get((panel["model"], panel["dataset"]))
     lob = points[points.method == PAPER_GRADUAL].set_index("target")
     header = "| target | paper: sparsity / neurons | ours: LOBSTER sparsity / neurons | " + " | ".join(
@@ -164,10 +250,13 @@ def main(argv=None) -> int:
     ap.add_argument("--configfile", action="append", default=[])
     ap.add_argument("--config", nargs="*", default=[])
     ap.add_argument("--results", default="results")
+    ap.add_argument("--estimate", help="the JSON of the estimate made before the run (python -m "
+                    "sharpminima.estimate --json): set beside the run's own times, job by job")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
-    sys.stdout.write(record(a.panel, cfg, Path(a.results)))
+    est = json.loads(Path(a.estimate).read_text()) if a.estimate else None
+    sys.stdout.write(record(a.panel, cfg, Path(a.results), est))
     return 0
 
 

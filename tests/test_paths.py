@@ -48,3 +48,18 @@ def test_the_default_target_lists_every_figure():
     assert "results/figures/landscape/lenet5_mnist/gmp/fig2a.pdf" in figs
     assert "results/figures/transfer/lenet5_mnist_to_fashion_mnist.csv" in figs
     assert "results/tables/claims.csv" in paths.all_targets(TINY)
+
+
+def test_every_rule_with_a_benchmark_reads_its_own_entry_of_the_table():
+    """The record finds a job's benchmark file through ``paths.BENCHMARKS[rule]``: a rule that
+    spelled its own would be missing from the estimate-against-real table."""
+    import re
+    from pathlib import Path
+
+    seen = {}
+    for f in sorted(Path("rules").glob("*.smk")):
+        for name, body in re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n|\n)*)", f.read_text(), re.M):
+            m = re.search(r"^\s+benchmark:\n\s+(.+)$", body, re.M)
+            if m:
+                seen[name] = m.group(1).strip()
+    assert seen == {name: f'paths.BENCHMARKS["{name}"]' for name in paths.BENCHMARKS}
