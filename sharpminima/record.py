@@ -59,18 +59,19 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
 PAUSED_EPOCH = 3.0
 
 
-def _epoch_times(node) -> list[list[float]]:
-    """The epochs' own wall times (``epoch_time_s``) of every training history in a result file."""
+def _histories(node) -> list[list[dict]]:
+    """Every training history (a list of epoch records) in a result file."""
     if isinstance(node, list):
-        return [h for v in node for h in _epoch_times(v)]
+        return [h for v in node for h in _histories(v)]
     if not isinstance(node, dict):
         return []
-    own = [[float(r["epoch_time_s"]) for r in node["history"] if r.get("epoch_time_s") is not None]] \
-        if isinstance(node.get("history"), list) else []
-    return own + [h for k, v in node.items() if k != "history" for h in _epoch_times(v)]
+    own = [node["history"]] if isinstance(node.get("history"), list) else []
+    return own + [h for k, v in node.items() if k != "history" for h in _histories(v)]
 
 
 def _unpaused(times: list[float]) -> float:
+    """The sum of epoch wall times, an epoch over :data:`PAUSED_EPOCH` times the median at
+    the median."""
     if not times:
         return 0.0
     med = statistics.median(times)
@@ -79,12 +80,15 @@ def _unpaused(times: list[float]) -> float:
 
 def run_times(est: dict, panel: str, results: Path, threads: int = 1) -> pd.DataFrame:
     """Each job of ``panel`` in an estimate (``python -m sharpminima.estimate --json``) beside
-    the run's own time for it, one row per job whose benchmark file (``paths.BENCHMARKS``,
-    filled with the job's wildcards) exists. ``real_s``, the time compared: for a training job,
-    its epochs' own wall times (every attempt's: a job resumed after a stop has the benchmark
-    of its last attempt only), an epoch over :data:`PAUSED_EPOCH` times the job's median
-    counted at the median; for another job, its benchmark's CPU time over its ``threads`` (a
-    pause lengthens the wall time only). ``wall_s``, ``cpu_s``: the benchmark's."""
+    the run's own times for it, one row per job whose benchmark file (``paths.BENCHMARKS``,
+    filled with the job's wildcards) exists. A training job is timed by its epochs, every
+    attempt's (a job resumed after a stop has the benchmark of its last attempt only):
+    ``wall_s`` their wall times, an epoch over :data:`PAUSED_EPOCH` times the job's median
+    counted at the median (paused); ``cpu_s`` their CPU time over the job's ``threads``
+    (``epoch_cpu_s`` where the history records it; else the benchmark's, marked
+    ``partial`` where the epochs outlasted it). Another job: its benchmark's wall time and CPU
+    time over ``threads``. CPU time is what the estimate predicts for a job with a core of its
+    own; wall time adds what other processes on the same cores took."""
     rows = []
     for j in est["jobs"]:
         rule = j["job"].split(":")[0]
@@ -97,13 +101,20 @@ def run_times(est: dict, panel: str, results: Path, threads: int = 1) -> pd.Data
         with open(bench) as fh:
             b = next(csv.DictReader(fh, delimiter="\t"))
         folder = results / Path(*rel.parts[1:]).with_suffix("")  # the job's own folder
-        histories = [h for f in (folder / "metrics.json", folder / "trajectory.json") if f.exists()
-                     for h in _epoch_times(json.loads(f.read_text()))]
-        wall, cpu = float(b["s"]), float(b["cpu_time"])
-        real = sum(_unpaused(h) for h in histories) if histories else cpu / max(threads, 1)
-        rows.append({"kind": _kind(rule, j["wildcards"]), "estimate_s": j["seconds"], "real_s": real,
-                     "wall_s": wall, "cpu_s": cpu, "epochs": sum(len(h) for h in histories)})
-    return pd.DataFrame(rows, columns=["kind", "estimate_s", "real_s", "wall_s", "cpu_s", "epochs"])
+        hs = [h for f in (folder / "metrics.json", folder / "trajectory.json") if f.exists()
+              for h in _histories(json.loads(f.read_text()))]
+        epochs = [[float(r["epoch_time_s"]) for r in h if r.get("epoch_time_s") is not None] for h in hs]
+        wall, cpu, partial = float(b["s"]), float(b["cpu_time"]) / max(threads, 1), False
+        if any(epochs):
+            wall = sum(_unpaused(e) for e in epochs)
+            cpus = [float(r["epoch_cpu_s"]) for h in hs for r in h if r.get("epoch_cpu_s") is not None]
+            if cpus:
+                cpu = sum(cpus) / max(threads, 1)
+            else:
+                partial = sum(map(sum, epochs)) > 1.05 * float(b["s"])
+        rows.append({"kind": _kind(rule, j["wildcards"]), "estimate_s": j["seconds"], "wall_s": wall,
+                     "cpu_s": cpu, "partial": partial, "epochs": sum(map(len, epochs))})
+    return pd.DataFrame(rows, columns=["kind", "estimate_s", "wall_s", "cpu_s", "partial", "epochs"])
 
 
 def _kind(rule: str, wc: dict) -> str:
@@ -125,15 +136,17 @@ def estimate_lines(est: dict, panel: str, results: Path, threads: int = 1) -> li
     planned = [j for j in est["jobs"] if j["panel"] == panel and j["job"].split(":")[0] in paths.BENCHMARKS]
     lines = [f"The estimate made before the run ({len(planned)} jobs with a benchmark, "
              f"{sum(j['seconds'] for j in planned) / 3600:.2f} h one at a time) against the {len(t)} "
-             f"finished: real = the epochs' own times (pauses out) for a training job, else its CPU time "
-             f"over {threads} thread(s); the benchmarks' wall times include pauses and hold a resumed "
-             f"job's last attempt only.", "",
-             "| job kind | jobs | estimate | real | real / estimate | benchmarks: wall, CPU |",
-             "|---|---|---|---|---|---|"]
+             f"finished (`record.run_times`: a training job's epochs, every attempt's, pauses out; CPU "
+             f"over {threads} thread(s) a job):", "",
+             "| job kind | jobs | estimate | real: wall | wall / estimate | real: CPU | CPU / estimate |",
+             "|---|---|---|---|---|---|---|"]
     for kind, g in list(t.groupby("kind")) + ([("all finished", t)] if len(t) else []):
-        lines.append(f"| {kind} | {len(g)} | {g.estimate_s.sum() / 60:.1f} min | {g.real_s.sum() / 60:.1f} min | "
-                     f"{g.real_s.sum() / g.estimate_s.sum():.2f} | {g.wall_s.sum() / 60:.1f}, "
-                     f"{g.cpu_s.sum() / 60:.1f} min |")
+        e = g.estimate_s.sum()
+        part = f" ({int(g.partial.sum())} partial)" if g.partial.any() else ""
+        lines.append(f"| {kind} | {len(g)} | {e / 60:.1f} min | {g.wall_s.sum() / 60:.1f} min | "
+                     f"{g.wall_s.sum() / e:.2f} | {g.cpu_s.sum() / 60:.1f} min{part} | {g.cpu_s.sum() / e:.2f} |")
+    if t.partial.any():
+        lines += ["", "partial: a resumed job whose epochs record no CPU time: its CPU is its last attempt's."]
     return lines
 
 

@@ -138,6 +138,11 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
+#: the keys of an epoch's history record that time it (wall, CPU): the only ones two runs of
+#: the same seed may differ in
+TIMING_KEYS = ("epoch_time_s", "epoch_cpu_s")
+
+
 def resolve_device(spec: str = "auto") -> torch.device:
     """``auto`` takes CUDA where this process finds a GPU, else the CPU; ``cpu``; ``cuda``
     (or ``cuda:N``), which fails clearly where no GPU is visible."""
@@ -545,7 +550,7 @@ def train(
     start = time.perf_counter()
     first_epoch = trainer.epoch
     while trainer.epoch < recipe.epochs and not trainer.stop:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         record = {"epoch": trainer.epoch + 1, "lr": trainer.optimizer.param_groups[0]["lr"]}
         for cb in trainer.callbacks:
             cb.before_epoch(trainer)
@@ -568,6 +573,9 @@ def train(
         for cb in trainer.callbacks:
             cb.after_epoch(trainer, record)
         record["epoch_time_s"] = round(time.perf_counter() - t0, 3)
+        # the process's CPU time (all its threads): what the epoch cost, which neither a pause
+        # nor another job on the same cores lengthens as they do its wall time
+        record["epoch_cpu_s"] = round(time.process_time() - c0, 3)
         trainer.history.append(record)
         if ckpt is not None:
             atomic_torch_save(trainer.state_dict(), ckpt)

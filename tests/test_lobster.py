@@ -13,7 +13,7 @@ from sharpminima.lobster import (
 )
 from sharpminima.masks import Mask, prunable_parameters
 from sharpminima.models import build_model, register
-from sharpminima.training import Callback, Recipe, Trainer, evaluate, seed_everything
+from sharpminima.training import TIMING_KEYS, Callback, Recipe, Trainer, evaluate, seed_everything
 
 
 @register("_toy_mlp_tests")
@@ -42,7 +42,7 @@ SETTINGS = LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12)
 
 
 def strip(h):
-    return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in h]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in h]
 
 
 # -- the update rule -----------------------------------------------------------------------

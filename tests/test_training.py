@@ -9,7 +9,8 @@ import torch
 from sharpminima import optim
 from sharpminima.masks import Mask
 from sharpminima.models import build_model
-from sharpminima.training import Callback, DivergedError, Recipe, evaluate, resolve_device, seed_everything, train
+from sharpminima.training import (TIMING_KEYS, Callback, DivergedError, Recipe, evaluate, resolve_device,
+                                  seed_everything, train)
 
 RECIPE = Recipe(epochs=3, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4, milestones=[2], gamma=0.1)
 
@@ -31,7 +32,7 @@ def run(seed=0, checkpoint=None, recipe=RECIPE, mask=None, callbacks=(), model_s
 
 def test_same_seed_same_numbers():
     a, b = run(seed=1), run(seed=1)
-    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in h]
+    strip = lambda h: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in h]
     assert strip(a.history) == strip(b.history)
     c = run(seed=2)
     assert strip(a.history) != strip(c.history)
@@ -62,7 +63,7 @@ def test_resume_after_interruption_gives_same_final_metrics(tmp_path):
     assert torch.load(ckpt, weights_only=False)["epoch"] == 1
     resumed = run(checkpoint=ckpt)
     straight = run()
-    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in h]
+    strip = lambda h: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in h]
     assert strip(resumed.history) == strip(straight.history)
     sa, sb = resumed.model.state_dict(), straight.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from conftest import REPO, TINY, snakemake
+from sharpminima.training import TIMING_KEYS
 
 pytestmark = pytest.mark.workflow
 
@@ -522,7 +523,7 @@ def _kill_mid_epoch(workdir, config, data_mirror, after_epoch=2):
 
 def _numbers(path):
     m = json.loads(path.read_text())
-    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in h]  # noqa: E731
     return {k: m[k] for k in ("test_error", "test_loss", "val_loss", "train_loss", "selected_epoch")}, \
         strip(m["history"]), m["data"]["n_train"]
 
