@@ -265,12 +265,27 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default="results")
     ap.add_argument("--estimate", help="the JSON of the estimate made before the run (python -m "
                     "sharpminima.estimate --json): set beside the run's own times, job by job")
+    ap.add_argument("--png", help="also write the panel's Fig. 1 as a small PNG here (for docs/)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
     est = json.loads(Path(a.estimate).read_text()) if a.estimate else None
     sys.stdout.write(record(a.panel, cfg, Path(a.results), est))
+    if a.png:
+        figure = cfg["panels"][a.panel]["figure"]
+        small_png(Path(a.results) / Path(paths.FIGURES).relative_to(paths.RESULTS) / f"{figure}.png", Path(a.png))
     return 0
+
+
+def small_png(src: Path, out: Path, width: int = 720, colours: int = 64) -> None:
+    """A figure small enough to commit under docs/ (a record cites it): ``width`` pixels wide,
+    ``colours`` colours (a line plot loses nothing visible; ~50 KB)."""
+    from PIL import Image
+
+    im = Image.open(src).convert("RGB")
+    im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    im.quantize(colours).save(out, optimize=True)
 
 
 if __name__ == "__main__":

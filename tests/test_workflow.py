@@ -451,6 +451,13 @@ def test_reproduction_record_of_a_panel(tiny_run):
     for method, section in zip(("lobster", "gmp"), sections):
         rows = claims[claims.id.str.startswith(f"landscape:lenet300_mnist:{method}:")]
         assert len(rows) > 5 and re.findall(r"\*\*(.+?)\*\*", section) == list(rows.verdict), method
+    from PIL import Image
+
+    from sharpminima.record import small_png
+
+    small_png(workdir / "results/figures/fig1a.png", workdir / "docs/fig1a.png")
+    im = Image.open(workdir / "docs/fig1a.png")
+    assert im.width == 720 and len(im.getcolors()) <= 64
 
 
 # -- interrupted and stale state ------------------------------------------------------------
