@@ -94,7 +94,10 @@ def wait_quiet(max_wait: float, limit: float = 0.1) -> float | None:
 
 
 def mm_ceiling(n: int = 2048, repeats: int = 10) -> dict:
-    """fp32 GFLOP/s of torch.mm on two n x n matrices (2 n^3 FLOPs per product)."""
+    """fp32 GFLOP/s of torch.mm on two n x n matrices (2 n^3 FLOPs per product), product by
+    product on the benchmark's own threads: the ceiling a training loop's rate is a share of.
+    Not ``provenance.mm_gflops``, the day's speed stated beside every timing (1024^2 on two
+    threads, one mean), which stays comparable from day to day whatever a benchmark sets."""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=g)
     b = torch.randn(n, n, generator=g)
