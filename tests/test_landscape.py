@@ -389,6 +389,12 @@ def test_the_landscape_target_is_the_configured_one_or_the_highest_all_seeds_rea
     assert [_reached_at(t, 99.57) for t in trajs] == [True, False]
     with pytest.raises(ValueError, match="99.57 was not reached by lobster"):
         choose_landscape_target(trajs[1], 99.57)
+    # where the run's epoch budget ended it short of the target, the error says so and what to raise
+    short = {**trajs[1], "epochs": 1000, "events": [{"end": "plateau", "pruned_params_pct": 98.1},
+                                                    {"end": "budget", "pruned_params_pct": 99.31}]}
+    with pytest.raises(ValueError, match=r"ended by its epoch budget \(1000 epochs\) at 99.31 %: raise "
+                                         r"panels.p.lobster.recipe.epochs"):
+        choose_landscape_target(short, 99.57)
 
 
 def test_g_is_chosen_once_for_the_plane_and_the_points(tmp_path):

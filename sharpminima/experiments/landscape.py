@@ -29,8 +29,15 @@ def choose_landscape_target(trajectory: dict, target) -> dict:
         return max(reached, key=lambda s: s["target"])
     snap = next((s for s in trajectory["snapshots"] if abs(s["target"] - float(target)) < 1e-9), None)
     if snap is None or not snap["reached"]:
+        events = trajectory.get("events") or []
+        budget = ""
+        if events and events[-1].get("end") == "budget":  # the remedy, where it is the budget
+            budget = (f"; its run ended by its epoch budget ({trajectory.get('epochs')} epochs) at "
+                      f"{events[-1].get('pruned_params_pct', float('nan')):.2f} %: raise panels."
+                      f"{trajectory['panel']}.{trajectory['method']}.recipe.epochs (an upper bound where "
+                      "a stop setting ends the run)")
         raise ValueError(f"landscape.target {target} was not reached by {trajectory['method']} on "
-                         f"{trajectory['panel']} (reached: {[s['target'] for s in reached]})")
+                         f"{trajectory['panel']} (reached: {[s['target'] for s in reached]}){budget}")
     return snap
 
 
