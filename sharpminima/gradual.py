@@ -68,6 +68,9 @@ class GradualMethod:
     # how many epochs of the method's recipe led to a snapshot: (the run's events, the
     # snapshot's event) -> epochs (the budget of retraining.RetrainingMethod budget "gradual")
     epochs_to: Callable[[list[dict], int], int] | None = None
+    # a run under way may resume under a larger epoch budget (one training whose schedule does
+    # not read the budget); not IMP, whose every round trains the recipe's epochs
+    budget_extends: bool = True
     # the method's own config checks: (block, its recipe) -> problems, each "key: found ...;
     # expected ..." relative to the block (torch-free: Snakemake runs them before any job)
     validate: Callable[[dict, dict], list[str]] | None = None
@@ -165,7 +168,7 @@ register(GradualMethod(
 register(GradualMethod(
     "imp", "IMP (rewind)", "sharpminima.imp", "IMPSettings",
     "Frankle & Carbin, ICLR 2019; late rewinding: Frankle et al., ICML 2020",
-    needs_block=False, rewinds=True, validate=_imp_checks, epochs_to=_imp_epochs))
+    needs_block=False, rewinds=True, validate=_imp_checks, epochs_to=_imp_epochs, budget_extends=False))
 register(GradualMethod(
     "gmp", "GMP (cubic)", "sharpminima.gmp", "GMPSettings",
     "Zhu & Gupta, 'To prune, or not to prune', 2017", validate=_gmp_checks, epochs_to=_epoch_of))

@@ -376,8 +376,16 @@ class Trainer:
         from .provenance import fingerprint_diff
 
         out = []
-        if state.get("recipe") != self.recipe.to_dict():
-            out.append(f"recipe {state.get('recipe')} -> {self.recipe.to_dict()}")
+        saved, now = dict(state.get("recipe") or {}), self.recipe.to_dict()
+        if {k: v for k, v in saved.items() if k != "epochs"} != {k: v for k, v in now.items() if k != "epochs"}:
+            out.append(f"recipe {state.get('recipe')} -> {now}")
+        elif saved.get("epochs") != now["epochs"] and not state.get("epoch", 0) < min(saved.get("epochs", 0),
+                                                                                      now["epochs"]):
+            # another budget is the same run up to where both go (the schedule is the recipe's
+            # milestones, nothing reads the budget before its last epoch), unless the checkpoint
+            # is at or past either budget's end, where the old run ended (or the new one has)
+            out.append(f"recipe.epochs {saved.get('epochs')} -> {now['epochs']}: the checkpoint is at epoch "
+                       f"{state.get('epoch')}, the end of a budget")
         if state.get("seed") != self.seed:
             out.append(f"seed {state.get('seed')} -> {self.seed}")
         if state.get("selection", "last") != self.selection:
@@ -392,6 +400,9 @@ class Trainer:
         diff = self.differences(state)
         if diff:
             raise ValueError("the checkpoint was written by another run: " + "; ".join(diff))
+        if state["recipe"]["epochs"] != self.recipe.epochs:
+            _log.info(f"[{self.compaction.name}] the budget moves from {state['recipe']['epochs']} to {self.recipe.epochs} "
+                      f"epochs at epoch {state['epoch']}: the same run so far")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -197,3 +197,22 @@ def test_masks_of_every_method_apply_to_the_model(tmp_path):
     mask = Mask({n: t for n, t in snaps[-1]["mask"].items()})
     for n, p in prunable_parameters(m).items():
         assert torch.all(p.detach()[~mask[n]] == 0)
+
+
+def test_a_jobs_fingerprint_leaves_the_budget_to_the_engine_where_the_run_may_extend(tmp_path):
+    """A run under way may resume under a larger epoch budget (the engine checks the budget
+    against its checkpoint): the fingerprint of such a job leaves every recipe's epochs out; IMP,
+    whose every round trains the recipe's epochs, and retrainings (finished seeds) keep them."""
+    from sharpminima.experiments.job import run_fingerprint
+    from sharpminima.gradual import GRADUAL_METHODS
+
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    panel = lambda epochs: {"dataset": "mnist", "lobster": {"pwe": 20, "recipe": {  # noqa: E731
+        "epochs": epochs, "batch_size": 100, "lr": 0.1}}, "dense": {"epochs": 60, "batch_size": 64, "lr": 0.01}}
+    fp = lambda epochs, extends: run_fingerprint(panel(epochs), tmp_path, split, {"seed": 0},  # noqa: E731
+                                                 extends=extends)
+    assert fp(1000, True) == fp(3000, True)
+    assert fp(1000, False) != fp(3000, False)
+    assert fp(1000, True)["settings"]["panel"]["lobster"] == {"pwe": 20, "recipe": {"batch_size": 100, "lr": 0.1}}
+    assert {n for n, m in GRADUAL_METHODS.items() if not m.budget_extends} == {"imp"}

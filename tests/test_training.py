@@ -69,6 +69,33 @@ def test_resume_after_interruption_gives_same_final_metrics(tmp_path):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_a_run_under_way_resumes_under_a_larger_budget_as_the_same_run(tmp_path, caplog):
+    """Another epoch budget is the same run up to where both go (the schedule is the recipe's
+    milestones): a run stopped after epoch 1 of 3 ends under a budget of 5 with the numbers of
+    a fresh 5-epoch run. A checkpoint at the end of its budget (a finished run's) is not."""
+    import dataclasses
+
+    longer = dataclasses.replace(RECIPE, epochs=5)
+    ckpt = tmp_path / "state.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint=ckpt, callbacks=[Interrupt(at=2)])
+    caplog.set_level(logging.INFO)
+    resumed = run(checkpoint=ckpt, recipe=longer)
+    assert "the budget moves from 3 to 5 epochs at epoch 1" in caplog.text
+    strip = lambda h: [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in h]
+    assert strip(resumed.history) == strip(run(recipe=longer).history)
+    ended = tmp_path / "ended.ckpt"
+    run(checkpoint=ended)  # all 3 epochs: its checkpoint is at the end of its budget
+    t, lines = _logged_run(caplog, ended, recipe=longer)
+    assert any("not resuming" in m and "the end of a budget" in m for m in lines)
+    assert strip(t.history) == strip(resumed.history)
+    past = tmp_path / "past.ckpt"
+    with pytest.raises(KeyboardInterrupt):  # stopped after epoch 3 of 5
+        run(checkpoint=past, recipe=longer, callbacks=[Interrupt(at=4)])
+    t, lines = _logged_run(caplog, past, recipe=RECIPE)  # a budget of 3: the checkpoint is at its end
+    assert any("the end of a budget" in m for m in lines) and len(t.history) == 3
+
+
 def _logged_run(caplog, ckpt, recipe=RECIPE, fingerprint=None, stop_at=None):
     """A run and the messages it logged."""
     caplog.set_level(logging.INFO)

@@ -49,13 +49,30 @@ def setup(panel: dict, device_spec: str, threads: int | None):
     return device
 
 
-def run_fingerprint(panel: dict, data_dir, split_path, settings: dict, **files) -> dict:
+def budget_free(settings):
+    """``settings`` with every recipe's ``epochs`` left out (a recipe: a mapping with ``epochs``,
+    ``batch_size`` and ``lr``)."""
+    if isinstance(settings, dict):
+        recipe = {"epochs", "batch_size", "lr"} <= set(settings)
+        return {k: budget_free(v) for k, v in settings.items() if not (recipe and k == "epochs")}
+    if isinstance(settings, list):
+        return [budget_free(v) for v in settings]
+    return settings
+
+
+def run_fingerprint(panel: dict, data_dir, split_path, settings: dict, *, extends: bool = False,
+                    **files) -> dict:
     """The fingerprint of a job's resumable state: the panel's settings (data sizes included)
     and the job's own ``settings``, the split file, the data set's manifest (its files' md5s)
-    and any other input ``files`` (the snapshot or dense model a job starts from)."""
+    and any other input ``files`` (the snapshot or dense model a job starts from).
+    ``extends``: the job is one training that may resume under another epoch budget, so the
+    recipes' epochs are left out (the engine checks the budget against its checkpoint,
+    ``training.Trainer.differences``); not for a job whose finished parts depend on it (IMP's
+    rounds, a retraining's finished seeds)."""
     manifest = Path(data_dir) / f"{panel['dataset']}.manifest.json"
     inputs = {"split": split_path, **({"manifest": manifest} if manifest.exists() else {}), **files}
-    return fingerprint({"panel": panel, **settings}, inputs)
+    own = {"panel": panel, **settings}
+    return fingerprint(budget_free(own) if extends else own, inputs)
 
 
 class Job:
@@ -74,8 +91,8 @@ class Job:
     def data(self) -> data_mod.PanelData:
         return load_panel_data(self.panel, self.data_dir, self.split_path, self.device)
 
-    def fingerprint(self, settings: dict, **files) -> dict:
-        return run_fingerprint(self.panel, self.data_dir, self.split_path, settings, **files)
+    def fingerprint(self, settings: dict, *, extends: bool = False, **files) -> dict:
+        return run_fingerprint(self.panel, self.data_dir, self.split_path, settings, extends=extends, **files)
 
     def own_state(self, state_dir, fp: dict) -> Path:
         """The folder of the job's resumable state, holding only state of the run ``fp``

@@ -32,7 +32,7 @@ def run_dense(*, panel_name: str, panel: dict, data_dir, split_path, seed: int,
     model = build_model(panel["model"], num_classes=data.num_classes)
     # The seeded init is the rewind point of later methods; a resumed job rebuilds the same.
     atomic_torch_save(model.state_dict(), init_out)
-    fp = job.fingerprint({"seed": seed, "selection": selection})
+    fp = job.fingerprint({"seed": seed, "selection": selection}, extends=True)
     trainer = train(model, data, recipe, seed=seed, device=job.device, checkpoint=checkpoint,
                     augment=data.augment_batch if data.augment else None,
                     name=f"{panel_name}/dense/s{seed}", selection=selection, fingerprint=fp)
@@ -86,7 +86,8 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
     # or prunes to the highest (GMP)
     fp = job.fingerprint({"seed": seed, "method": gradual,
                           **({"targets": targets} if spec.uses_targets else {}),
-                          **({"selection": selection} if spec.uses_selection else {})})
+                          **({"selection": selection} if spec.uses_selection else {})},
+                         extends=spec.budget_extends)
     state_dir = job.own_state(state_dir, fp)
 
     def on_snapshot(snap: dict) -> None:
@@ -198,6 +199,7 @@ def run_retrain(*, retraining: str, panel_name: str, panel: dict, data_dir, spli
         mask = Mask({n: t.bool() for n, t in snapshot["mask"].items()})
         init_state = torch.load(init, map_location="cpu", weights_only=True)
         # the state of this job: its settings, the data, and the snapshot it starts from
+        # (no budget extension: a finished seed is reused only at its own budget)
         fp = job.fingerprint({"retraining": retraining, "target": float(target), "selection": selection,
                               "recipe": recipe.to_dict(), "event": snap["event"]},
                              snapshots=snapshots, init=init)
@@ -260,7 +262,7 @@ def run_oneshot(*, panel_name: str, panel: dict, data_dir, split_path, dense_mod
     data = job.data()
     dense = torch.load(dense_model, map_location="cpu", weights_only=True)
     fp = job.fingerprint({"seed": seed, "target": float(target), "selection": selection},
-                         dense_model=dense_model)
+                         extends=True, dense_model=dense_model)
     trainer = oneshot(dense, panel["model"], data.num_classes, data, float(target) / 100.0,
                       recipe, seed=seed, device=job.device, checkpoint=checkpoint, fingerprint=fp,
                       augment=data.augment_batch if data.augment else None,
