@@ -40,18 +40,31 @@ def rule_times(results: Path, panel: str) -> pd.DataFrame:
     landscape's ``landscape/<panel>/<method>``), from Snakemake's benchmark files."""
     rows = []
     for f in sorted((results / "benchmarks" / panel).rglob("*.tsv")):
-        parts = f.relative_to(results / "benchmarks" / panel).with_suffix("").parts
-        # a retraining's folder is <gradual method>/<retraining method>/ (paths.RETRAINING):
-        # named by its method (and whose masks it retrained, unless the paper's LOBSTER's)
-        if len(parts) > 2 and parts[1] in RETRAINING_METHODS:
-            rule = parts[1] if parts[0] == PAPER_GRADUAL else f"{parts[1]} of {parts[0]}"
-        else:
-            rule = parts[0]
         with open(f) as fh:
             r = next(csv.DictReader(fh, delimiter="\t"))
-        rows.append({"rule": rule, "s": float(r["s"])})
+        rows.append({"rule": _rule_name(f.relative_to(results / "benchmarks" / panel).with_suffix("").parts),
+                     "s": float(r["s"])})
     df = pd.DataFrame(rows, columns=["rule", "s"])
     return df.groupby("rule")["s"].agg(["count", "sum", "max"]).reset_index()
+
+
+def _rule_name(parts: tuple[str, ...]) -> str:
+    """A job's kind from its benchmark file's path under a panel's (or a landscape's) folder,
+    suffix off: the folder, but a retraining's (``<gradual method>/<retraining method>/``,
+    paths.RETRAINING) named by its method, and whose masks it retrained unless the paper's
+    LOBSTER's."""
+    if len(parts) > 2 and parts[1] in RETRAINING_METHODS:
+        return parts[1] if parts[0] == PAPER_GRADUAL else f"{parts[1]} of {parts[0]}"
+    return parts[0]
+
+
+def _rule_time_lines(t: pd.DataFrame, what: str = "rule") -> list[str]:
+    """The rows of :func:`rule_times` as a Markdown table (none without a benchmark)."""
+    if not len(t):
+        return []
+    return ([f"| {what} | jobs | wall time, sum | longest job |", "|---|---|---|---|"]
+            + [f"| {r.rule} | {int(r['count'])} | {r['sum'] / 60:.1f} min | {r['max'] / 60:.1f} min |"
+               for _, r in t.iterrows()])
 
 
 #: an epoch over this many times its job's median epoch is taken as paused (SIGSTOP while
@@ -112,22 +125,11 @@ def run_times(est: dict, panel: str, results: Path, threads: int = 1) -> pd.Data
                 cpu = sum(cpus) / max(threads, 1)
             else:
                 partial = sum(map(sum, epochs)) > 1.05 * float(b["s"])
-        rows.append({"kind": _kind(rule, j["wildcards"]), "estimate_s": j["seconds"], "wall_s": wall,
+        # named as rule_times names it: by its folder under the panel's (a landscape job: its step)
+        kind = f"landscape {rel.stem}" if rel.parts[1] == "landscape" else _rule_name(rel.with_suffix("").parts[2:])
+        rows.append({"kind": kind, "estimate_s": j["seconds"], "wall_s": wall,
                      "cpu_s": cpu, "partial": partial, "epochs": sum(map(len, epochs))})
     return pd.DataFrame(rows, columns=["kind", "estimate_s", "wall_s", "cpu_s", "partial", "epochs"])
-
-
-def _kind(rule: str, wc: dict) -> str:
-    """A job's kind as :func:`rule_times` names it."""
-    if rule == "train_dense":
-        return "dense"
-    if rule == "gradual":
-        return wc["gradual"]
-    if rule == "retrain":
-        return wc["retraining"] if wc["gradual"] == PAPER_GRADUAL else f"{wc['retraining']} of {wc['gradual']}"
-    if rule == "plane_map":
-        return f"landscape {wc['map_kind']}"
-    return rule.replace("landscape_", "landscape ")
 
 
 def estimate_lines(est: dict, panel: str, results: Path, threads: int = 1) -> list[str]:
@@ -172,10 +174,7 @@ def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = No
              f"`{cfg.get('selection', 'best_val')}`", ""]
     t = rule_times(results, panel_name)
     if len(t):
-        lines += ["| rule | jobs | wall time, sum | longest job |", "|---|---|---|---|"]
-        lines += [f"| {r.rule} | {int(r['count'])} | {r['sum'] / 60:.1f} min | {r['max'] / 60:.1f} min |"
-                  for _, r in t.iterrows()]
-        lines += [f"| all | {int(t['count'].sum())} | {t['sum'].sum() / 60:.1f} min | |", ""]
+        lines += _rule_time_lines(t) + [f"| all | {int(t['count'].sum())} | {t['sum'].sum() / 60:.1f} min | |", ""]
     if estimate is not None:
         lines += estimate_lines(estimate, panel_name, results, int(panel.get("threads") or 1)) + [""]
     paper = PAPER_FIG1.get((panel["model"], panel["dataset"]))
@@ -249,11 +248,7 @@ def landscape_record(panel_name: str, method: str, cfg: dict, results: Path) -> 
              f"{meta.get('n_samples')} samples for the loss and PSP, {meta.get('hessian_samples')} for the Hessian "
              f"({meta.get('hessian_batches')} batches, {meta.get('hessian_space')} space); code version "
              f"`{prov.get('code_version')}`", ""]
-    t = rule_times(results, str(Path("landscape") / panel_name / method))
-    if len(t):
-        lines += ["| landscape rule | jobs | wall time, sum | longest job |", "|---|---|---|---|"]
-        lines += [f"| {r.rule} | {int(r['count'])} | {r['sum'] / 60:.1f} min | {r['max'] / 60:.1f} min |"
-                  for _, r in t.iterrows()]
+    lines += _rule_time_lines(rule_times(results, str(Path("landscape") / panel_name / method)), "landscape rule")
     return "\n".join(lines + _claims_lines(rows)) + "\n"
 
 
