@@ -30,7 +30,8 @@ from .claims import PAPER_FIG1, Words, fig1_claims, gaps_from_probe, landscape_c
 from .gradual import GRADUAL_METHODS, PAPER_GRADUAL
 from .retraining import RETRAINING_METHODS
 from .claims import _fmt  # one number format for the claims table and the records
-from .settings import gradual_methods, landscapes, seeds_of
+from .lobster import PACE_EVENTS, projected_stop, pruning_events
+from .settings import gradual_methods, gradual_seeds, landscapes, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
@@ -152,8 +153,122 @@ def estimate_lines(est: dict, panel: str, results: Path, threads: int = 1) -> li
     return lines
 
 
+#: the file a finished job of each kind leaves in its folder (the rules' outputs)
+_FINAL = {"dense": "metrics.json", "gradual": "trajectory.json", "retraining": "metrics.json",
+          "oneshot": "metrics.json"}
+
+
+def panel_jobs(cfg: dict, panel_name: str, results: Path) -> list[dict]:
+    """Every training job a panel's figures need (Fig. 1's and its landscapes' G seeds and their
+    rewinds), as ``{"kind", "folder", "done"}``: ``folder`` under ``results`` (paths.py's
+    patterns), ``done`` when its final file (``metrics.json``, ``trajectory.json``) is there."""
+    at = lambda d: results / Path(d).relative_to(paths.RESULTS)  # noqa: E731
+    folders = [("dense", d) for d in paths.dense_runs(cfg, panel_name)]
+    folders += [("gradual", d) for d in paths.gradual_runs(cfg, panel_name)]
+    folders += [("retraining", d) for d in paths.retraining_runs(cfg, panel_name)]
+    for p, g in landscapes(cfg):
+        if p == panel_name:
+            for s in gradual_seeds(cfg, p, g):
+                folders += [("retraining", d) for d in paths.landscape_runs(cfg, p, g, s)[1]]
+    folders += [("oneshot", d) for d in paths.oneshot_runs(cfg, panel_name)]
+    jobs, seen = [], set()
+    for what, d in folders:
+        if d in seen:
+            continue
+        seen.add(d)
+        folder = at(d)
+        parts = Path(d).relative_to(paths.fill("results/{panel}", panel=panel_name)).parts
+        jobs.append({"kind": _rule_name(parts), "job": "/".join(parts), "folder": folder,
+                     "done": (folder / _FINAL[what]).exists()})
+    return jobs
+
+
+def job_state(folder: Path) -> dict | None:
+    """Where a job under way stands, from the newest training checkpoint in its folder (the
+    engine's, written atomically after every epoch): its epoch and budget, its epochs' median
+    wall time over the last 20, its pruning events (LOBSTER's), and for a retraining over
+    several seeds how many it finished (``seed<k>.pt``). None when no checkpoint is there."""
+    import torch
+
+    ckpts = sorted(folder.rglob("*.ckpt"), key=lambda f: f.stat().st_mtime)
+    if not ckpts:
+        return None
+    state = torch.load(ckpts[-1], map_location="cpu", weights_only=False)
+    h = state.get("history") or []
+    times = [float(r["epoch_time_s"]) for r in h[-20:] if r.get("epoch_time_s") is not None]
+    return {"epoch": int(state["epoch"]), "epochs": int(state["recipe"]["epochs"]),
+            "epoch_s": statistics.median(times) if times else None,
+            "events": pruning_events(h), "seeds_done": len(list(folder.rglob("seed*.pt"))),
+            "updated": ckpts[-1].stat().st_mtime}
+
+
+def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None) -> str:
+    """The state of a panel's run under way, as Markdown: its training jobs done, under way
+    (each at its epoch, pace and, for LOBSTER with a stop, its events and the epoch its recent
+    pace projects the stop at, :func:`lobster.projected_stop`) and to do; with ``estimate``,
+    the estimate beside the finished jobs and what it gives for those not started."""
+    import time as _time
+
+    panel = cfg["panels"][panel_name]
+    jobs = panel_jobs(cfg, panel_name, results)
+    lines = [f"State of {panel_name}'s run at {_time.strftime('%Y-%m-%d %H:%M UTC', _time.gmtime())} "
+             f"(`{results}`):", "", "| job kind | done | under way | to do |", "|---|---|---|---|"]
+    states = {str(j["folder"]): (None if j["done"] else job_state(j["folder"])) for j in jobs}
+    for kind in dict.fromkeys(j["kind"] for j in jobs):
+        js = [j for j in jobs if j["kind"] == kind]
+        done = sum(j["done"] for j in js)
+        going = sum(states[str(j["folder"])] is not None for j in js)
+        lines.append(f"| {kind} | {done} | {going} | {len(js) - done - going} |")
+    going = [(j, states[str(j["folder"])]) for j in jobs if states[str(j["folder"])] is not None]
+    if going:
+        lines += ["", "| under way | epoch | median epoch (last 20) | checkpoint | state |", "|---|---|---|---|---|"]
+    for j, st in going:
+        pace = f"{st['epoch_s']:.1f} s" if st["epoch_s"] else ""
+        left = (st["epochs"] - st["epoch"]) * (st["epoch_s"] or 0)
+        note = []
+        if st["seeds_done"]:
+            note.append(f"{st['seeds_done']} retraining seed(s) finished")
+        stop = (panel.get(j["job"].split("/")[0]) or {}).get("stop_at_sparsity") if j["kind"] == PAPER_GRADUAL else None
+        if st["events"]:
+            e, p = st["events"][-1]
+            note.append(f"{len(st['events'])} pruning events, the last at epoch {e}: {p:.2f} % pruned")
+        note.append(f"the budget's end in {left / 3600:.1f} h at this pace")
+        if stop is not None:
+            at_ = projected_stop(st["events"], stop)
+            if at_ is not None:
+                note.append(f"stop at {stop:g} %: epoch ~{at_:.0f} at the pace of its last {PACE_EVENTS} "
+                            f"events, {max(at_ - st['epoch'], 0) * (st['epoch_s'] or 0) / 3600:.1f} h")
+            else:
+                note.append(f"stop at {stop:g} %: no pace yet (fewer than {PACE_EVENTS + 1} events)")
+        updated = _time.strftime("%H:%M", _time.gmtime(st["updated"]))
+        lines.append(f"| {j['job']} | {st['epoch']} of {st['epochs']} | {pace} | {updated} | {'; '.join(note)} |")
+    if estimate is not None:
+        lines += [""] + estimate_lines(estimate, panel_name, results, int(panel.get("threads") or 1))
+        todo = [j for j in estimate["jobs"] if j["panel"] == panel_name and j["job"].split(":")[0] in paths.BENCHMARKS
+                and not (results / Path(paths.BENCHMARKS[j["job"].split(":")[0]].format(**j["wildcards"]))
+                         .relative_to(paths.RESULTS)).exists()]
+        lines += ["", f"Not finished, at the estimate: {len(todo)} jobs, "
+                  f"{sum(j['seconds'] for j in todo) / 3600:.2f} h one at a time (under-way jobs in full; "
+                  f"a gradual job at its epoch budget)."]
+    return "\n".join(lines) + "\n"
+
+
+def missing_inputs(cfg: dict, panel_name: str, results: Path) -> list[Path]:
+    """The dense metrics and gradual trajectories a panel's record needs and ``results`` lacks."""
+    return [j["folder"] / _FINAL["dense" if j["kind"] == "dense" else "gradual"]
+            for j in panel_jobs(cfg, panel_name, results)
+            if j["kind"] == "dense" or j["kind"] in gradual_methods(cfg, cfg["panels"][panel_name])
+            if not j["done"]]
+
+
 def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None) -> str:
     panel = cfg["panels"][panel_name]
+    missing = missing_inputs(cfg, panel_name, results)
+    if missing:
+        raise FileNotFoundError(
+            f"{panel_name} is not finished under {results}: {len(missing)} dense or gradual "
+            f"run(s) have no result yet ({', '.join(map(str, missing[:3]))}{', ...' if len(missing) > 3 else ''}); "
+            f"--progress reports a run under way")
     seeds = seeds_of(cfg, panel_name)
     methods = cfg["methods"]
     # the run's folders as the workflow names them (paths.py), under this results folder
@@ -261,11 +376,22 @@ def main(argv=None) -> int:
     ap.add_argument("--estimate", help="the JSON of the estimate made before the run (python -m "
                     "sharpminima.estimate --json): set beside the run's own times, job by job")
     ap.add_argument("--png", help="also write the panel's Fig. 1 as a small PNG here (for docs/)")
+    ap.add_argument("--progress", action="store_true",
+                    help="the state of a run under way instead: jobs done, under way (epoch, pace, "
+                    "LOBSTER's events and projected stop) and to do")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
     est = json.loads(Path(a.estimate).read_text()) if a.estimate else None
-    sys.stdout.write(record(a.panel, cfg, Path(a.results), est))
+    if a.panel not in cfg["panels"]:
+        ap.error(f"--panel {a.panel}: not a panel of this configuration ({', '.join(cfg['panels'])})")
+    if a.progress:
+        sys.stdout.write(progress(a.panel, cfg, Path(a.results), est))
+        return 0
+    try:
+        sys.stdout.write(record(a.panel, cfg, Path(a.results), est))
+    except FileNotFoundError as e:
+        ap.exit(2, f"{ap.prog}: error: {e}\n")
     if a.png:
         figure = cfg["panels"][a.panel]["figure"]
         small_png(Path(a.results) / Path(paths.FIGURES).relative_to(paths.RESULTS) / f"{figure}.png", Path(a.png))

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 
 from sharpminima.lobster import (
-    SNAPSHOT_KEYS, Lobster, LobsterSettings, lobster_update_, magnitude_threshold_bisection,
-    run_lobster,
+    PACE_EVENTS, SNAPSHOT_KEYS, Lobster, LobsterSettings, lobster_update_,
+    magnitude_threshold_bisection, projected_stop, pruning_events, run_lobster,
 )
 from sharpminima.masks import Mask, prunable_parameters
 from sharpminima.models import build_model, register
@@ -328,6 +328,30 @@ def test_max_events_and_stop_at_sparsity_end_the_run():
     s2 = LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12, stop_at_sparsity=target)
     tr2, snaps2 = lobster_run(settings=s2, recipe=Recipe(epochs=40, batch_size=64, lr=0.05, momentum=0.9))
     assert [x["event"] for x in snaps2] == [0, 1] and snaps2[-1]["end"] == "stop_at_sparsity"
+
+
+def test_projected_stop_extends_the_pace_of_the_last_events():
+    halving = [(10, 50.0), (20, 75.0), (30, 87.5), (40, 93.75)]  # the kept half every 10 epochs
+    assert projected_stop(halving, 100 - 100 / 128) == pytest.approx(70.0)  # 3 halvings on
+    assert projected_stop([(0, 1.0)] + halving, 100 - 100 / 128) == pytest.approx(70.0)  # the last events' pace
+    assert projected_stop(halving[:PACE_EVENTS], 99.0) is None  # too few events for a pace
+    assert projected_stop(halving, 90.0) == 40.0  # already past the stop
+
+
+def test_a_run_with_a_stop_logs_where_the_pace_of_its_events_puts_it(caplog):
+    s = LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12, stop_at_sparsity=99.9)
+    with caplog.at_level(logging.INFO, logger="sharpminima.lobster"):
+        tr, _ = lobster_run(settings=s, recipe=Recipe(epochs=20, batch_size=64, lr=0.05, momentum=0.9))
+    ev = pruning_events(tr.history)
+    assert len(ev) > PACE_EVENTS and ev == sorted(ev)
+    lines = [r.getMessage() for r in caplog.records if " at epoch " in r.getMessage() and "T=" in r.getMessage()]
+    assert len(lines) == len(ev)
+    for k, line in enumerate(lines, 1):
+        at = projected_stop(ev[:k], 99.9)
+        assert (at is None) == (k <= PACE_EVENTS)
+        assert line.startswith(f"[lobster] event {k} at epoch {ev[k - 1][0]}:")
+        assert ("at the pace of the last" in line) == (at is not None)
+        assert at is None or line.endswith(f"; 99.9 % at epoch ~{at:.0f} at the pace of the last {PACE_EVENTS} events")
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):

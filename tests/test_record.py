@@ -1,8 +1,20 @@
 """The record's estimate-against-run table: each estimated job finds its run's own times."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
-from sharpminima.record import estimate_lines, run_times
+import pytest
+import torch
+import torch.nn as nn
+
+from sharpminima import paths
+from sharpminima.estimate import load_config
+from sharpminima.lobster import LobsterSettings, projected_stop, pruning_events, run_lobster
+from sharpminima.record import estimate_lines, progress, record, run_times
+from sharpminima.training import Recipe, seed_everything
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench(path, wall, cpu):
@@ -45,3 +57,40 @@ def test_each_estimated_job_meets_its_own_times_paused_epochs_and_resumes_accoun
     md = "\n".join(estimate_lines(est, "p", results, threads=2))
     assert "| dense | 1 | 0.7 min | 0.7 min | 1.07 | 0.2 min (1 partial) | 0.25 |" in md
     assert "| all finished | 3 | 1.8 min | 2.2 min | 1.23 | 1.1 min (1 partial) | 0.63 |" in md
+
+
+def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
+    """A panel whose dense runs are done and whose first LOBSTER seed stopped mid-run (the
+    engine's own checkpoint): the progress names each kind's jobs and LOBSTER's epoch, events
+    and projected stop; the record refuses, naming the missing trajectories."""
+    cfg = load_config([str(ROOT / "config.yaml")], [])
+    panel, results = "lenet5_fashion", tmp_path / "results"
+    at = lambda d: results / Path(d).relative_to(paths.RESULTS)  # noqa: E731
+    dense = paths.dense_runs(cfg, panel)
+    for d in dense:
+        at(d).mkdir(parents=True)
+        (at(d) / "metrics.json").write_text("{}")
+    lob = paths.gradual_runs(cfg, panel, "lobster")
+    stop = cfg["panels"][panel]["lobster"]["stop_at_sparsity"]
+    g = torch.Generator().manual_seed(0)  # a learnable rule, and an MLP that plateaus on it
+    x = torch.randn(3072, 32, generator=g)
+    y = (x @ torch.randn(32, 4, generator=g)).argmax(1)
+    data = SimpleNamespace(train=(x[:2048], y[:2048]), val=(x[2048:2560], y[2048:2560]),
+                           test=(x[2560:], y[2560:]), num_classes=4)
+    seed_everything(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.BatchNorm1d(64), nn.ReLU(),
+                          nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+    tr = run_lobster(model, data, Recipe(epochs=20, batch_size=64, lr=0.05, momentum=0.9),
+                     LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12, stop_at_sparsity=99.9),
+                     seed=0, checkpoint=at(lob[0]) / "resume" / "train_state.ckpt", evaluate_test=False)
+    ev = pruning_events(tr.history)
+    assert len(ev) >= 4 and ev[-1][1] < stop  # a pace, and the stop still ahead
+    md = progress(panel, cfg, results)
+    assert f"| dense | {len(dense)} | 0 | 0 |" in md
+    assert f"| lobster | 0 | 1 | {len(lob) - 1} |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| lobster/s0 |"))
+    assert row.startswith(f"| lobster/s0 | {tr.epoch} of 20 |")
+    assert f"{len(ev)} pruning events, the last at epoch {ev[-1][0]}: {ev[-1][1]:.2f} % pruned" in row
+    assert f"stop at {stop:g} %: epoch ~{projected_stop(ev, stop):.0f}" in row
+    with pytest.raises(FileNotFoundError, match="lobster/s0/trajectory.json"):
+        record(panel, cfg, results)
