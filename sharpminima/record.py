@@ -219,6 +219,15 @@ def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = 
         done = sum(j["done"] for j in js)
         going = sum(states[str(j["folder"])] is not None for j in js)
         lines.append(f"| {kind} | {done} | {going} | {len(js) - done - going} |")
+    for method in [m for p, m in landscapes(cfg) if p == panel_name]:  # its steps, by their benchmarks
+        from .paper_figures import MAP_KINDS
+
+        wc = {"panel": panel_name, "gradual": method}
+        benches = [paths.BENCHMARKS["plane_map"].format(map_kind=k, **wc) for k in MAP_KINDS] + [
+            paths.BENCHMARKS[r].format(**wc) for r in ("hessian", "landscape_probe", "landscape_points")]
+        done = [(results / Path(b).relative_to(paths.RESULTS)).exists() for b in benches]
+        lines.append(f"| landscape of {method}'s G ({', '.join(Path(b).stem for b in benches)}) | "
+                     f"{sum(done)} | | {len(done) - sum(done)} |")
     going = [(j, states[str(j["folder"])]) for j in jobs if states[str(j["folder"])] is not None]
     if going:
         lines += ["", "| under way | epoch | median epoch (last 20) | checkpoint | state |", "|---|---|---|---|---|"]

@@ -64,7 +64,7 @@ def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
     engine's own checkpoint): the progress names each kind's jobs and LOBSTER's epoch, events
     and projected stop; the record refuses, naming the missing trajectories."""
     cfg = load_config([str(ROOT / "config.yaml")], [])
-    panel, results = "lenet5_fashion", tmp_path / "results"
+    panel, results = "lenet5_mnist", tmp_path / "results"
     at = lambda d: results / Path(d).relative_to(paths.RESULTS)  # noqa: E731
     dense = paths.dense_runs(cfg, panel)
     for d in dense:
@@ -88,6 +88,7 @@ def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
     md = progress(panel, cfg, results)
     assert f"| dense | {len(dense)} | 0 | 0 |" in md
     assert f"| lobster | 0 | 1 | {len(lob) - 1} |" in md
+    assert "| landscape of lobster's G (loss, psp, hessian, probe, points) | 0 | | 5 |" in md
     row = next(line for line in md.splitlines() if line.startswith("| lobster/s0 |"))
     assert row.startswith(f"| lobster/s0 | {tr.epoch} of 20 |")
     assert f"{len(ev)} pruning events, the last at epoch {ev[-1][0]}: {ev[-1][1]:.2f} % pruned" in row
