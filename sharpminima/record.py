@@ -137,6 +137,9 @@ def estimate_lines(est: dict, panel: str, results: Path, threads: int = 1) -> li
     """The estimate beside the run (:func:`run_times`), by job kind."""
     t = run_times(est, panel, results, threads)
     planned = [j for j in est["jobs"] if j["panel"] == panel and j["job"].split(":")[0] in paths.BENCHMARKS]
+    if not len(t):
+        return [f"The estimate made before the run ({len(planned)} jobs with a benchmark, "
+                f"{sum(j['seconds'] for j in planned) / 3600:.2f} h one at a time): none of them finished yet."]
     lines = [f"The estimate made before the run ({len(planned)} jobs with a benchmark, "
              f"{sum(j['seconds'] for j in planned) / 3600:.2f} h one at a time) against the {len(t)} "
              f"finished (`record.run_times`: a training job's epochs, every attempt's, pauses out; CPU "
@@ -160,8 +163,10 @@ _FINAL = {"dense": "metrics.json", "gradual": "trajectory.json", "retraining": "
 
 def panel_jobs(cfg: dict, panel_name: str, results: Path) -> list[dict]:
     """Every training job a panel's figures need (Fig. 1's and its landscapes' G seeds and their
-    rewinds), as ``{"kind", "folder", "done"}``: ``folder`` under ``results`` (paths.py's
-    patterns), ``done`` when its final file (``metrics.json``, ``trajectory.json``) is there."""
+    rewinds), as ``{"what", "kind", "job", "folder", "done"}``: ``what`` dense, gradual,
+    retraining or oneshot, ``kind`` as the rule-time table names it, ``job`` its folder under
+    the panel's, ``folder`` under ``results`` (paths.py's patterns), ``done`` when its final
+    file (``metrics.json``, ``trajectory.json``) is there."""
     at = lambda d: results / Path(d).relative_to(paths.RESULTS)  # noqa: E731
     folders = [("dense", d) for d in paths.dense_runs(cfg, panel_name)]
     folders += [("gradual", d) for d in paths.gradual_runs(cfg, panel_name)]
@@ -178,7 +183,7 @@ def panel_jobs(cfg: dict, panel_name: str, results: Path) -> list[dict]:
         seen.add(d)
         folder = at(d)
         parts = Path(d).relative_to(paths.fill("results/{panel}", panel=panel_name)).parts
-        jobs.append({"kind": _rule_name(parts), "job": "/".join(parts), "folder": folder,
+        jobs.append({"what": what, "kind": _rule_name(parts), "job": "/".join(parts), "folder": folder,
                      "done": (folder / _FINAL[what]).exists()})
     return jobs
 
@@ -231,43 +236,54 @@ def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = 
     going = [(j, states[str(j["folder"])]) for j in jobs if states[str(j["folder"])] is not None]
     if going:
         lines += ["", "| under way | epoch | median epoch (last 20) | checkpoint | state |", "|---|---|---|---|---|"]
+    retrain_seeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds") or []
+    left_s = 0.0  # the jobs under way: what is left of each at its own pace
     for j, st in going:
-        pace = f"{st['epoch_s']:.1f} s" if st["epoch_s"] else ""
-        left = (st["epochs"] - st["epoch"]) * (st["epoch_s"] or 0)
-        note = []
-        if st["seeds_done"]:
-            note.append(f"{st['seeds_done']} retraining seed(s) finished")
-        stop = (panel.get(j["job"].split("/")[0]) or {}).get("stop_at_sparsity") if j["kind"] == PAPER_GRADUAL else None
+        pace = st["epoch_s"] or 0.0
+        note, end = [], st["epochs"]
+        if j["what"] == "retraining" and len(retrain_seeds) > 1:
+            note.append(f"retraining seed {st['seeds_done'] + 1} of {len(retrain_seeds)}")
+            left_s += (len(retrain_seeds) - st["seeds_done"] - 1) * st["epochs"] * pace
         if st["events"]:
             e, p = st["events"][-1]
             note.append(f"{len(st['events'])} pruning events, the last at epoch {e}: {p:.2f} % pruned")
-        note.append(f"the budget's end in {left / 3600:.1f} h at this pace")
+        note.append(f"the budget's end in {(st['epochs'] - st['epoch']) * pace / 3600:.1f} h at this pace")
+        stop = (panel.get(j["kind"]) or {}).get("stop_at_sparsity") if j["kind"] in GRADUAL_METHODS else None
         if stop is not None:
             at_ = projected_stop(st["events"], stop)
             if at_ is not None:
+                end = min(max(at_, st["epoch"]), st["epochs"])
                 note.append(f"stop at {stop:g} %: epoch ~{at_:.0f} at the pace of its last {PACE_EVENTS} "
-                            f"events, {max(at_ - st['epoch'], 0) * (st['epoch_s'] or 0) / 3600:.1f} h")
+                            f"events, {(end - st['epoch']) * pace / 3600:.1f} h")
             else:
                 note.append(f"stop at {stop:g} %: no pace yet (fewer than {PACE_EVENTS + 1} events)")
+        left_s += (end - st["epoch"]) * pace
         updated = _time.strftime("%H:%M", _time.gmtime(st["updated"]))
-        lines.append(f"| {j['job']} | {st['epoch']} of {st['epochs']} | {pace} | {updated} | {'; '.join(note)} |")
+        lines.append(f"| {j['job']} | {st['epoch']} of {st['epochs']} | {f'{pace:.1f} s' if pace else ''} | "
+                     f"{updated} | {'; '.join(note)} |")
+    if going:
+        lines += ["", f"Left of the {len(going)} under way: {left_s / 3600:.2f} h at their own pace (a gradual "
+                  f"run with a stop to its projected stop where it has a pace, else to its budget)."]
     if estimate is not None:
         lines += [""] + estimate_lines(estimate, panel_name, results, int(panel.get("threads") or 1))
-        todo = [j for j in estimate["jobs"] if j["panel"] == panel_name and j["job"].split(":")[0] in paths.BENCHMARKS
-                and not (results / Path(paths.BENCHMARKS[j["job"].split(":")[0]].format(**j["wildcards"]))
-                         .relative_to(paths.RESULTS)).exists()]
-        lines += ["", f"Not finished, at the estimate: {len(todo)} jobs, "
-                  f"{sum(j['seconds'] for j in todo) / 3600:.2f} h one at a time (under-way jobs in full; "
-                  f"a gradual job at its epoch budget)."]
+        folders = {str(j["folder"]) for j, _ in going}
+        todo = []
+        for j in estimate["jobs"]:
+            rule = j["job"].split(":")[0]
+            if j["panel"] != panel_name or rule not in paths.BENCHMARKS:
+                continue
+            rel = Path(paths.BENCHMARKS[rule].format(**j["wildcards"])).relative_to(paths.RESULTS)
+            if not (results / rel).exists() and str(results / Path(*rel.parts[1:]).with_suffix("")) not in folders:
+                todo.append(j)
+        lines += ["", f"Not started: {len(todo)} jobs, {sum(j['seconds'] for j in todo) / 3600:.2f} h one at a "
+                  f"time at the estimate (a gradual job at its epoch budget: an upper bound)."]
     return "\n".join(lines) + "\n"
 
 
 def missing_inputs(cfg: dict, panel_name: str, results: Path) -> list[Path]:
     """The dense metrics and gradual trajectories a panel's record needs and ``results`` lacks."""
-    return [j["folder"] / _FINAL["dense" if j["kind"] == "dense" else "gradual"]
-            for j in panel_jobs(cfg, panel_name, results)
-            if j["kind"] == "dense" or j["kind"] in gradual_methods(cfg, cfg["panels"][panel_name])
-            if not j["done"]]
+    return [j["folder"] / _FINAL[j["what"]] for j in panel_jobs(cfg, panel_name, results)
+            if j["what"] in ("dense", "gradual") and not j["done"]]
 
 
 def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None) -> str:

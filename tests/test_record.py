@@ -1,6 +1,7 @@
 """The record's estimate-against-run table: each estimated job finds its run's own times."""
 
 import json
+import statistics
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,9 +11,9 @@ import torch.nn as nn
 
 from sharpminima import paths
 from sharpminima.estimate import load_config
-from sharpminima.lobster import LobsterSettings, projected_stop, pruning_events, run_lobster
+from sharpminima.lobster import PACE_EVENTS, LobsterSettings, projected_stop, pruning_events, run_lobster
 from sharpminima.record import estimate_lines, progress, record, run_times
-from sharpminima.training import Recipe, seed_everything
+from sharpminima.training import Callback, Recipe, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +60,15 @@ def test_each_estimated_job_meets_its_own_times_paused_epochs_and_resumes_accoun
     assert "| all finished | 3 | 1.8 min | 2.2 min | 1.23 | 1.1 min (1 partial) | 0.63 |" in md
 
 
+class _StopAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_epoch(self, trainer, record):
+        if trainer.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
 def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
     """A panel whose dense runs are done and whose first LOBSTER seed stopped mid-run (the
     engine's own checkpoint): the progress names each kind's jobs and LOBSTER's epoch, events
@@ -71,7 +81,6 @@ def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
         at(d).mkdir(parents=True)
         (at(d) / "metrics.json").write_text("{}")
     lob = paths.gradual_runs(cfg, panel, "lobster")
-    stop = cfg["panels"][panel]["lobster"]["stop_at_sparsity"]
     g = torch.Generator().manual_seed(0)  # a learnable rule, and an MLP that plateaus on it
     x = torch.randn(3072, 32, generator=g)
     y = (x @ torch.randn(32, 4, generator=g)).argmax(1)
@@ -80,18 +89,26 @@ def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
     seed_everything(0)
     model = nn.Sequential(nn.Linear(32, 64), nn.BatchNorm1d(64), nn.ReLU(),
                           nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
-    tr = run_lobster(model, data, Recipe(epochs=20, batch_size=64, lr=0.05, momentum=0.9),
-                     LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12, stop_at_sparsity=99.9),
-                     seed=0, checkpoint=at(lob[0]) / "resume" / "train_state.ckpt", evaluate_test=False)
-    ev = pruning_events(tr.history)
-    assert len(ev) >= 4 and ev[-1][1] < stop  # a pace, and the stop still ahead
+    ckpt = at(lob[0]) / "resume" / "train_state.ckpt"
+    with pytest.raises(KeyboardInterrupt):  # stopped at epoch 18 of 200, as a session's end stops it
+        run_lobster(model, data, Recipe(epochs=200, batch_size=64, lr=0.05, momentum=0.9),
+                    LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12, stop_at_sparsity=99.9),
+                    seed=0, checkpoint=ckpt, evaluate_test=False, callbacks=[_StopAt(18)])
+    state = torch.load(ckpt, weights_only=False)
+    ev, epoch = pruning_events(state["history"]), state["epoch"]
+    stop = 60.0  # the panel's stop, set where the events' pace reaches it within the budget
+    cfg["panels"][panel]["lobster"]["stop_at_sparsity"] = stop
+    end = projected_stop(ev, stop)
+    assert len(ev) > PACE_EVENTS and ev[-1][1] < stop and epoch < end < 200
     md = progress(panel, cfg, results)
     assert f"| dense | {len(dense)} | 0 | 0 |" in md
     assert f"| lobster | 0 | 1 | {len(lob) - 1} |" in md
     assert "| landscape of lobster's G (loss, psp, hessian, probe, points) | 0 | | 5 |" in md
     row = next(line for line in md.splitlines() if line.startswith("| lobster/s0 |"))
-    assert row.startswith(f"| lobster/s0 | {tr.epoch} of 20 |")
+    assert row.startswith(f"| lobster/s0 | {epoch} of 200 |")
     assert f"{len(ev)} pruning events, the last at epoch {ev[-1][0]}: {ev[-1][1]:.2f} % pruned" in row
-    assert f"stop at {stop:g} %: epoch ~{projected_stop(ev, stop):.0f}" in row
+    assert f"stop at {stop:g} %: epoch ~{end:.0f} at the pace of its last {PACE_EVENTS} events" in row
+    pace = statistics.median(r["epoch_time_s"] for r in state["history"][-20:])
+    assert f"Left of the 1 under way: {(end - epoch) * pace / 3600:.2f} h at their own pace" in md
     with pytest.raises(FileNotFoundError, match="lobster/s0/trajectory.json"):
         record(panel, cfg, results)
