@@ -10,6 +10,10 @@ same files by :func:`claims.fig1_claims`, so a record can be written for a run t
 only that panel). Where the panel's landscape (Fig. 2-4) was drawn, a second section: its
 samples, wall time per rule and its claims rows (:func:`claims.landscape_claims`: the
 paper's colour-bar ranges beside G's and 1-S's values, G against 1-S).
+
+A run that has not finished gets no record (the error names the runs it lacks); ``--progress``
+says where it stands instead (:func:`progress`): its jobs done, under way and to do, each job
+under way at its epoch and pace from its checkpoint, and what is left.
 """
 
 from __future__ import annotations
