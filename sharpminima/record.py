@@ -398,7 +398,7 @@ def landscape_record(panel_name: str, method: str, cfg: dict, results: Path) -> 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sharpminima.record", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--panel", required=True)
+    ap.add_argument("--panel", help="the panel (with --progress: default, every panel the run has begun)")
     ap.add_argument("--configfile", action="append", default=[])
     ap.add_argument("--config", nargs="*", default=[])
     ap.add_argument("--results", default="results")
@@ -412,11 +412,15 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, datefmt=LOG_DATEFMT)  # stderr
     cfg = load_config(a.configfile, a.config)
     est = json.loads(Path(a.estimate).read_text()) if a.estimate else None
-    if a.panel not in cfg["panels"]:
+    if a.panel is not None and a.panel not in cfg["panels"]:
         ap.error(f"--panel {a.panel}: not a panel of this configuration ({', '.join(cfg['panels'])})")
     if a.progress:
-        sys.stdout.write(progress(a.panel, cfg, Path(a.results), est))
+        begun = [p for p in cfg["panels"] if any(j["done"] or job_state(j["folder"]) is not None
+                                                 for j in panel_jobs(cfg, p, Path(a.results)))]
+        sys.stdout.write("\n".join(progress(p, cfg, Path(a.results), est) for p in ([a.panel] if a.panel else begun)))
         return 0
+    if a.panel is None:
+        ap.error("--panel is required for a record")
     try:
         sys.stdout.write(record(a.panel, cfg, Path(a.results), est))
     except FileNotFoundError as e:
