@@ -12,7 +12,7 @@ import torch.nn as nn
 from sharpminima import paths
 from sharpminima.estimate import load_config
 from sharpminima.lobster import PACE_EVENTS, LobsterSettings, projected_stop, pruning_events, run_lobster
-from sharpminima.record import estimate_lines, progress, record, run_times
+from sharpminima.record import estimate_lines, main, progress, record, run_times
 from sharpminima.training import Callback, Recipe, seed_everything
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ class _StopAt(Callback):
             raise KeyboardInterrupt
 
 
-def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
+def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path, capsys):
     """A panel whose dense runs are done and whose first LOBSTER seed stopped mid-run (the
     engine's own checkpoint): the progress names each kind's jobs and LOBSTER's epoch, events
     and projected stop; the record refuses, naming the missing trajectories."""
@@ -112,3 +112,12 @@ def test_progress_reads_a_run_under_way_and_the_record_refuses_it(tmp_path):
     assert f"Left of the 1 under way: {(end - epoch) * pace / 3600:.2f} h at their own pace" in md
     with pytest.raises(FileNotFoundError, match="lobster/s0/trajectory.json"):
         record(panel, cfg, results)
+    # the command: without --panel, every panel the run has begun (here the one); a record needs one
+    args = ["--configfile", str(ROOT / "config.yaml"), "--results", str(results)]
+    assert main([*args, "--progress"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split(" run ")[0] for line in out.splitlines() if line.startswith("State of")] == [
+        "State of lenet5_mnist's"]
+    with pytest.raises(SystemExit):
+        main([*args, "--panel", panel])  # not finished
+    assert "lenet5_mnist is not finished" in capsys.readouterr().err
