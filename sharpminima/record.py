@@ -35,6 +35,7 @@ from .gradual import GRADUAL_METHODS, PAPER_GRADUAL
 from .retraining import RETRAINING_METHODS
 from .claims import _fmt  # one number format for the claims table and the records
 from .lobster import PACE_EVENTS, projected_stop, pruning_events
+from .paper_figures import MAP_KINDS
 from .settings import gradual_methods, gradual_seeds, landscapes, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
@@ -186,7 +187,7 @@ def panel_jobs(cfg: dict, panel_name: str, results: Path) -> list[dict]:
             continue
         seen.add(d)
         folder = at(d)
-        parts = Path(d).relative_to(paths.fill("results/{panel}", panel=panel_name)).parts
+        parts = Path(d).relative_to(Path(paths.RESULTS) / panel_name).parts
         jobs.append({"what": what, "kind": _rule_name(parts), "job": "/".join(parts), "folder": folder,
                      "done": (folder / _FINAL[what]).exists()})
     return jobs
@@ -229,8 +230,6 @@ def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = 
         going = sum(states[str(j["folder"])] is not None for j in js)
         lines.append(f"| {kind} | {done} | {going} | {len(js) - done - going} |")
     for method in [m for p, m in landscapes(cfg) if p == panel_name]:  # its steps, by their benchmarks
-        from .paper_figures import MAP_KINDS
-
         wc = {"panel": panel_name, "gradual": method}
         benches = [paths.BENCHMARKS["plane_map"].format(map_kind=k, **wc) for k in MAP_KINDS] + [
             paths.BENCHMARKS[r].format(**wc) for r in ("hessian", "landscape_probe", "landscape_points")]
