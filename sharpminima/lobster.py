@@ -465,6 +465,55 @@ class Lobster(Callback):
 
 
 # ----------------------------------------------------------------------------------------
+# Where the first event falls, by the split the worsening is measured on
+# ----------------------------------------------------------------------------------------
+
+#: the splits whose loss a pruning may worsen by at most TWT (``twt_split``)
+TWT_SPLITS = ("val", "train")
+
+
+@torch.no_grad()
+def first_event(model: nn.Module, data, settings: LobsterSettings, at_pct: Sequence[float] = (),
+                batch_size: int = 1000) -> list[dict]:
+    """Where a run's first pruning event falls with the worsening measured on each split
+    (docs/methods.md §2: why LOBSTER's first event overshoots the paper's first point).
+
+    ``model`` holds the dense phase's best weights (a run's event-0 snapshot). For each split
+    of :data:`TWT_SPLITS`, the run's own threshold search (:func:`magnitude_threshold_bisection`,
+    ``settings.twt`` and ``bisection_steps``, from the dense mask) with that split's loss; for
+    each of ``at_pct``, global magnitude pruning of that percentage of the prunable parameters
+    (the paper's points). One row each: ``where`` ("twt <split>" or "at <pct>"), the pruned
+    parameters and neurons (%, as the run's events count them) and the loss rise on every split
+    (%). The run's event with ``twt_split: val`` is the first row's (its bisection evaluates
+    through the compacted network, the same numbers to fp32 rounding). ``model`` is restored."""
+    base = {sp: evaluate(model, *getattr(data, sp), batch_size)["loss"] for sp in TWT_SPLITS}
+    dense = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = []
+
+    def row(where: str) -> None:
+        rep = sparsity_report(model)
+        rows.append({"where": where, "pruned_params_pct": rep["pruned_params_pct"],
+                     "pruned_neurons_pct": rep["pruned_neurons_pct"],
+                     **{f"{sp}_loss_rise_pct": 100.0 * (evaluate(model, *getattr(data, sp), batch_size)["loss"]
+                                                       / base[sp] - 1.0) for sp in TWT_SPLITS}})
+        model.load_state_dict(dense)
+
+    for sp in TWT_SPLITS:
+        x, y = getattr(data, sp)
+        magnitude_threshold_bisection(model, None, lambda m, _mask, x=x, y=y: evaluate(m, x, y, batch_size)["loss"],
+                                      base[sp], settings.twt, settings.bisection_steps)
+        row(f"twt {sp}")
+    params = prunable_parameters(model)
+    mags = torch.cat([p.abs().flatten() for p in params.values()]).sort().values
+    for pct in at_pct:
+        k = min(max(round(pct / 100.0 * len(mags)), 0), len(mags) - 1)
+        for p in params.values():  # the k smallest magnitudes (ties at the k-th pruned with it)
+            p.mul_(p.abs() > mags[k - 1] if k else torch.ones_like(p, dtype=torch.bool))
+        row(f"at {pct:g}")
+    return rows
+
+
+# ----------------------------------------------------------------------------------------
 # Where a run under way will stop
 # ----------------------------------------------------------------------------------------
 

@@ -283,13 +283,64 @@ def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = 
     return "\n".join(lines) + "\n"
 
 
+def first_event_lines(panel_name: str, cfg: dict, results: Path, data_dir: Path | None = None) -> list[str]:
+    """Where LOBSTER's first event falls on a panel with the worsening measured on each split,
+    beside the run's own first event and the paper's first point (:func:`lobster.first_event`),
+    from each G seed's first snapshot (event 0, the dense phase's best weights: kept in
+    ``snapshots.pt`` since the commit that added this). ``data_dir``: the run's data sets
+    (default: the ``data_dir`` of the configuration beside ``results``)."""
+    import torch
+
+    from .experiments.job import load_panel_data
+    from .gradual import settings_of
+    from .lobster import first_event
+    from .models import build_model
+
+    panel = cfg["panels"][panel_name]
+    if PAPER_GRADUAL not in gradual_methods(cfg, panel):
+        return []
+    _, settings = settings_of(panel, panel_name, PAPER_GRADUAL)
+    paper = PAPER_FIG1.get((panel["model"], panel["dataset"]))
+    at_pct = paper["sparsities"][:1] if paper else []
+    data_dir = Path(data_dir) if data_dir else results.parent / cfg.get("data_dir", "resources/datasets")
+    split = results / Path(paths.fill(paths.SPLIT, dataset=panel["dataset"])).relative_to(paths.RESULTS)
+    data = load_panel_data(panel, data_dir, split, "cpu")
+    names = {"twt val": f"TWT {settings.twt:g} on the validation loss", "twt train":
+             f"TWT {settings.twt:g} on the training loss"} | {f"at {p:g}": "the paper's first point" for p in at_pct}
+    lines = [f"{GRADUAL_METHODS[PAPER_GRADUAL].label}'s first event, from each G seed's dense-phase best weights "
+             f"(event 0), by the run's threshold search ({settings.bisection_steps} halvings) with the worsening "
+             f"measured on each split, and the paper's first point by global magnitude (`lobster.first_event`); "
+             f"the run measured it on the `{settings.twt_split}` split:", "",
+             "| G seed | where | pruned parameters (%) | pruned neurons (%) | validation loss | training loss |",
+             "|---|---|---|---|---|---|"]
+    for d in paths.gradual_runs(cfg, panel_name, PAPER_GRADUAL):
+        folder = results / Path(d).relative_to(paths.RESULTS)
+        traj = json.loads((folder / "trajectory.json").read_text())
+        snaps = torch.load(folder / "snapshots.pt", map_location="cpu", weights_only=False)
+        run_first = next((e for e in traj["events"] if e["event"] == 1), None)
+        if run_first is not None:
+            lines.append(f"| {traj['seed']} | the run's first event (epoch {run_first['epoch']}) | "
+                         f"{_fmt(run_first['pruned_params_pct'])} | {_fmt(run_first['pruned_neurons_pct'])} | | |")
+        if 0 not in snaps:
+            lines.append(f"| {traj['seed']} | event 0's weights not kept (a run from before they were) | | | | |")
+            continue
+        model = build_model(panel["model"], num_classes=data.num_classes)
+        model.load_state_dict(snaps[0]["state_dict"])
+        for r in first_event(model, data, settings, at_pct):
+            lines.append(f"| {traj['seed']} | {names[r['where']]} | {_fmt(r['pruned_params_pct'])} | "
+                         f"{_fmt(r['pruned_neurons_pct'])} | {r['val_loss_rise_pct']:+.2f} % | "
+                         f"{r['train_loss_rise_pct']:+.2f} % |")
+    return lines
+
+
 def missing_inputs(cfg: dict, panel_name: str, results: Path) -> list[Path]:
     """The dense metrics and gradual trajectories a panel's record needs and ``results`` lacks."""
     return [j["folder"] / _FINAL[j["what"]] for j in panel_jobs(cfg, panel_name, results)
             if j["what"] in ("dense", "gradual") and not j["done"]]
 
 
-def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None) -> str:
+def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None,
+           first_event: bool = False, data_dir: Path | None = None) -> str:
     panel = cfg["panels"][panel_name]
     missing = missing_inputs(cfg, panel_name, results)
     if missing:
@@ -352,6 +403,8 @@ def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = No
     rows = fig1_claims(panel_name, panel, points, [json.loads(p.read_text()) for p in trajs], words,
                        cfg.get("preset", "?"), selection=cfg.get("selection", "best_val"))
     lines += _claims_lines(rows)
+    if first_event:
+        lines += [""] + first_event_lines(panel_name, cfg, results, data_dir)
     for method in [m for p, m in landscapes(cfg) if p == panel_name]:
         if (at(paths.fill(paths.LANDSCAPE, panel=panel_name, gradual=method)) / "points.csv").exists():
             lines += ["", landscape_record(panel_name, method, cfg, results)]
@@ -404,6 +457,10 @@ def main(argv=None) -> int:
     ap.add_argument("--estimate", help="the JSON of the estimate made before the run (python -m "
                     "sharpminima.estimate --json): set beside the run's own times, job by job")
     ap.add_argument("--png", help="also write the panel's Fig. 1 as a small PNG here (for docs/)")
+    ap.add_argument("--first-event", action="store_true",
+                    help="add where LOBSTER's first event falls under each split's loss beside the paper's "
+                    "first point (forward passes over the training set: minutes at the paper's scale)")
+    ap.add_argument("--data-dir", help="the run's data sets (default: the configuration's data_dir beside --results)")
     ap.add_argument("--progress", action="store_true",
                     help="the state of a run under way instead: jobs done, under way (epoch, pace, "
                     "LOBSTER's events and projected stop) and to do")
@@ -421,7 +478,7 @@ def main(argv=None) -> int:
     if a.panel is None:
         ap.error("--panel is required for a record")
     try:
-        sys.stdout.write(record(a.panel, cfg, Path(a.results), est))
+        sys.stdout.write(record(a.panel, cfg, Path(a.results), est, a.first_event, a.data_dir))
     except FileNotFoundError as e:
         ap.exit(2, f"{ap.prog}: error: {e}\n")
     if a.png:

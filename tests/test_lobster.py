@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from sharpminima.lobster import (
-    PACE_EVENTS, SNAPSHOT_KEYS, Lobster, LobsterSettings, lobster_update_,
+    PACE_EVENTS, SNAPSHOT_KEYS, Lobster, LobsterSettings, first_event, lobster_update_,
     magnitude_threshold_bisection, projected_stop, pruning_events, run_lobster,
 )
 from sharpminima.masks import Mask, prunable_parameters
@@ -328,6 +328,28 @@ def test_max_events_and_stop_at_sparsity_end_the_run():
     s2 = LobsterSettings(lmbda=1e-3, twt=0.05, pwe=2, bisection_steps=12, stop_at_sparsity=target)
     tr2, snaps2 = lobster_run(settings=s2, recipe=Recipe(epochs=40, batch_size=64, lr=0.05, momentum=0.9))
     assert [x["event"] for x in snaps2] == [0, 1] and snaps2[-1]["end"] == "stop_at_sparsity"
+
+
+def test_first_event_under_each_split_is_the_first_event_of_a_run_measuring_there(straight):
+    """From a run's event-0 weights, the search on the validation loss lands where that run's
+    first event did, the one on the training loss where a twt_split: train run's did (the
+    dense phase is the same run's); the paper's point is pruned by magnitude to that fraction."""
+    import dataclasses
+
+    _, snaps = straight
+    _, snaps_train = lobster_run(settings=dataclasses.replace(SETTINGS, twt_split="train"))
+    assert torch.equal(snaps_train[0]["state_dict"]["0.weight"], snaps[0]["state_dict"]["0.weight"])
+    model = new_model()
+    model.load_state_dict(snaps[0]["state_dict"])
+    rows = first_event(model, toy_data(), SETTINGS, at_pct=[30.0])
+    assert [r["where"] for r in rows] == ["twt val", "twt train", "at 30"]
+    assert rows[0]["pruned_params_pct"] == pytest.approx(snaps[1]["pruned_params_pct"], abs=0.1)
+    assert rows[1]["pruned_params_pct"] == pytest.approx(snaps_train[1]["pruned_params_pct"], abs=0.1)
+    assert rows[0]["pruned_params_pct"] != pytest.approx(rows[1]["pruned_params_pct"], abs=1.0)
+    assert 0 < rows[0]["val_loss_rise_pct"] <= 100 * SETTINGS.twt + 1e-6
+    assert 0 < rows[1]["train_loss_rise_pct"] <= 100 * SETTINGS.twt + 1e-6
+    assert rows[2]["pruned_params_pct"] == pytest.approx(30.0, abs=0.1)
+    assert all(torch.equal(v, snaps[0]["state_dict"][k]) for k, v in model.state_dict().items())  # restored
 
 
 def test_projected_stop_extends_the_pace_of_the_last_events():

@@ -451,6 +451,17 @@ def test_reproduction_record_of_a_panel(tiny_run):
     for method, section in zip(("lobster", "gmp"), sections):
         rows = claims[claims.id.str.startswith(f"landscape:lenet300_mnist:{method}:")]
         assert len(rows) > 5 and re.findall(r"\*\*(.+?)\*\*", section) == list(rows.verdict), method
+    # LOBSTER's first event under each split's loss, from each G seed's event 0 (kept in snapshots.pt):
+    # the search on the validation loss lands where the run's own first event did
+    fe = record("lenet300_mnist", load_config([TINY], defaults=None), workdir / "results", first_event=True)
+    fe = fe[fe.index("first event, from each G seed"):]
+    for seed in (0, 1):
+        run = re.search(rf"\| {seed} \| the run's first event \(epoch \d+\) \| ([\d.]+) \|", fe)
+        ours = re.search(rf"\| {seed} \| TWT [\d.]+ on the validation loss \| ([\d.]+) \|", fe)
+        assert run and ours and abs(float(run[1]) - float(ours[1])) < 0.1, (seed, fe)
+        assert re.search(rf"\| {seed} \| TWT [\d.]+ on the training loss \| [\d.]+ \|", fe)
+        assert re.search(rf"\| {seed} \| the paper's first point \| 40.1\d* \|", fe), fe
+    assert "not kept" not in fe
     from PIL import Image
 
     from sharpminima.record import small_png

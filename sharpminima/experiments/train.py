@@ -62,7 +62,7 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
                 init_out, state_dir, selection: str | None = "best_val") -> dict:
     """One run of a gradual pruning method ``gradual`` (``gradual.GRADUAL_METHODS``: LOBSTER,
     IMP, GMP) on a panel, with the panel's ``<gradual>`` block as its settings. Writes the snapshot
-    chosen for each target (``snapshots_out``: {event: {state_dict, mask}}; the choice is
+    chosen for each target, and the first (``snapshots_out``: {event: {state_dict, mask}}; the choice is
     ``pruning.select_snapshots`` with the ``selection`` rule; None for a method with a rule
     of its own, as LOBSTER), the run's rewind point
     (``init_out``: the initial weights, or IMP's late-rewinding point) and
@@ -131,9 +131,11 @@ def run_gradual(*, gradual: str, panel_name: str, panel: dict, data_dir, split_p
     for c in chosen:
         if c["reached"]:
             c.update(test_loss=test[c["event"]]["loss"], test_error=test[c["event"]]["error"])
-    # only the chosen snapshots' weights are kept (every snapshot's numbers are in `events`)
+    # only the chosen snapshots' weights are kept (every snapshot's numbers are in `events`), and
+    # the first's: the weights the first pruning started from (lobster.first_event reads them)
+    first = min(e["event"] for e in events)
     snapshots = {e["meta"]["event"]: {"state_dict": e["state_dict"], "mask": e["mask"]}
-                 for e in saved if e["meta"]["event"] in keep}
+                 for e in saved if e["meta"]["event"] in keep | {first}}
     trajectory = {
         "panel": panel_name, "method": gradual, "label": spec.label, "model": panel["model"],
         "dataset": panel["dataset"], "seed": seed, "events": events,
