@@ -4,12 +4,12 @@
 # epochs it ran set beside the estimate. Everything lands in benchmarks/results/gpu_check/
 # (git-ignored); bring that folder back. Run from the repository root with the project installed:
 #
-#     benchmarks/gpu_check.sh DATA_MIRROR [MINUTES]      # MINUTES: default 6 (the device's 15 in all)
+#     benchmarks/gpu_check.sh DATA_MIRROR [MINUTES]      # MINUTES: default 3 (of the device's 15 in all: room for one rerun)
 #
 # DEVICE=cpu runs the same steps on the CPU (to check the script, not to time anything).
 set -uo pipefail  # not -e: a failing step is recorded and the next one still runs
 mirror=${1:?the data mirror folder, CIFAR-10 in the torchvision layout}
-minutes=${2:-6}
+minutes=${2:-3}
 device=${DEVICE:-cuda}
 out=benchmarks/results/gpu_check
 metrics=results/resnet32_cifar10/dense/s0/metrics.json
@@ -21,11 +21,11 @@ step "machine"
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"; } > "$out/machine.txt" 2>&1
 
 step "the CUDA tests"
-timeout 300 python -m pytest -q -m cuda tests/test_cuda.py -rs > "$out/cuda_tests.log" 2>&1
+timeout 240 python -m pytest -q -m cuda tests/test_cuda.py -rs > "$out/cuda_tests.log" 2>&1
 step "  exit $?: $(tail -1 "$out/cuda_tests.log")"
 
 step "the estimate of ResNet-32's dense job on $device"
-timeout 180 python -m sharpminima.estimate --configfile presets/paper.yaml --config "data_mirror=$mirror" \
+timeout 150 python -m sharpminima.estimate --configfile presets/paper.yaml --config "data_mirror=$mirror" \
   --device "$device" --panels resnet32_cifar10 --targets "$metrics" ${EST_ARGS:-} \
   --json "$out/estimate.json" > "$out/estimate.txt" 2> "$out/estimate.log"
 step "  exit $?"
