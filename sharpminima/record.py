@@ -31,12 +31,12 @@ import pandas as pd
 from . import LOG_DATEFMT, LOG_FORMAT
 from . import paths
 from .claims import PAPER_FIG1, Words, fig1_claims, gaps_from_probe, landscape_claims
-from .gradual import GRADUAL_METHODS, PAPER_GRADUAL
+from .gradual import GRADUAL_METHODS, PAPER_GRADUAL, settings_of
 from .retraining import RETRAINING_METHODS
 from .claims import _fmt  # one number format for the claims table and the records
 from .lobster import PACE_EVENTS, projected_stop, pruning_events
 from .paper_figures import MAP_KINDS
-from .settings import gradual_methods, gradual_seeds, landscapes, seeds_of
+from .settings import gradual_methods, gradual_seeds, landscapes, retrain_seeds, seeds_of
 from .estimate import load_config
 from .tables import fig1_points
 
@@ -212,11 +212,13 @@ def job_state(folder: Path) -> dict | None:
             "updated": ckpts[-1].stat().st_mtime}
 
 
-def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None) -> str:
+def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = None,
+             begun_only: bool = False) -> str:
     """The state of a panel's run under way, as Markdown: its training jobs done, under way
     (each at its epoch, pace and, for LOBSTER with a stop, its events and the epoch its recent
     pace projects the stop at, :func:`lobster.projected_stop`) and to do; with ``estimate``,
-    the estimate beside the finished jobs and what it gives for those not started."""
+    the estimate beside the finished jobs and what it gives for those not started.
+    ``begun_only``: nothing ("") for a panel none of whose jobs has begun."""
     import time as _time
 
     panel = cfg["panels"][panel_name]
@@ -224,6 +226,8 @@ def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = 
     lines = [f"State of {panel_name}'s run at {_time.strftime('%Y-%m-%d %H:%M UTC', _time.gmtime())} "
              f"(`{results}`):", "", "| job kind | done | under way | to do |", "|---|---|---|---|"]
     states = {str(j["folder"]): (None if j["done"] else job_state(j["folder"])) for j in jobs}
+    if begun_only and not any(j["done"] for j in jobs) and not any(states.values()):
+        return ""
     for kind in dict.fromkeys(j["kind"] for j in jobs):
         js = [j for j in jobs if j["kind"] == kind]
         done = sum(j["done"] for j in js)
@@ -239,19 +243,20 @@ def progress(panel_name: str, cfg: dict, results: Path, estimate: dict | None = 
     going = [(j, states[str(j["folder"])]) for j in jobs if states[str(j["folder"])] is not None]
     if going:
         lines += ["", "| under way | epoch | median epoch (last 20) | checkpoint | state |", "|---|---|---|---|---|"]
-    retrain_seeds = panel.get("retrain_seeds") or cfg.get("retrain_seeds") or []
+    n_seeds = len(retrain_seeds(cfg, panel_name))
     left_s = 0.0  # the jobs under way: what is left of each at its own pace
     for j, st in going:
         pace = st["epoch_s"] or 0.0
         note, end = [], st["epochs"]
-        if j["what"] == "retraining" and len(retrain_seeds) > 1:
-            note.append(f"retraining seed {st['seeds_done'] + 1} of {len(retrain_seeds)}")
-            left_s += (len(retrain_seeds) - st["seeds_done"] - 1) * st["epochs"] * pace
+        if j["what"] == "retraining" and n_seeds > 1:
+            note.append(f"retraining seed {st['seeds_done'] + 1} of {n_seeds}")
+            left_s += (n_seeds - st["seeds_done"] - 1) * st["epochs"] * pace
         if st["events"]:
             e, p = st["events"][-1]
             note.append(f"{len(st['events'])} pruning events, the last at epoch {e}: {p:.2f} % pruned")
         note.append(f"the budget's end in {(st['epochs'] - st['epoch']) * pace / 3600:.1f} h at this pace")
-        stop = (panel.get(j["kind"]) or {}).get("stop_at_sparsity") if j["kind"] in GRADUAL_METHODS else None
+        stop = (getattr(settings_of(panel, panel_name, j["kind"])[1], "stop_at_sparsity", None)
+                if j["what"] == "gradual" else None)
         if stop is not None:
             at_ = projected_stop(st["events"], stop)
             if at_ is not None:
@@ -292,7 +297,6 @@ def first_event_lines(panel_name: str, cfg: dict, results: Path, data_dir: Path 
     import torch
 
     from .experiments.job import load_panel_data
-    from .gradual import settings_of
     from .lobster import first_event
     from .models import build_model
 
@@ -364,7 +368,7 @@ def record(panel_name: str, cfg: dict, results: Path, estimate: dict | None = No
     prov = d0["provenance"]
     lines = [f"- code version: `{prov.get('code_version')}`; device: {prov.get('device_description') or prov.get('device')}; "
              f"torch {prov.get('libraries', {}).get('torch')}; host `{prov.get('host')}`",
-             f"- gradual methods {gradual}, seeds {seeds}; retraining seeds {panel.get('retrain_seeds') or cfg.get('retrain_seeds')}; selection "
+             f"- gradual methods {gradual}, seeds {seeds}; retraining seeds {retrain_seeds(cfg, panel_name)}; selection "
              f"`{cfg.get('selection', 'best_val')}`", ""]
     t = rule_times(results, panel_name)
     if len(t):
@@ -470,10 +474,10 @@ def main(argv=None) -> int:
     est = json.loads(Path(a.estimate).read_text()) if a.estimate else None
     if a.panel is not None and a.panel not in cfg["panels"]:
         ap.error(f"--panel {a.panel}: not a panel of this configuration ({', '.join(cfg['panels'])})")
-    if a.progress:
-        begun = [p for p in cfg["panels"] if any(j["done"] or job_state(j["folder"]) is not None
-                                                 for j in panel_jobs(cfg, p, Path(a.results)))]
-        sys.stdout.write("\n".join(progress(p, cfg, Path(a.results), est) for p in ([a.panel] if a.panel else begun)))
+    if a.progress:  # without --panel: every panel the run has begun (each checkpoint read once)
+        states = [progress(p, cfg, Path(a.results), est, begun_only=a.panel is None)
+                  for p in ([a.panel] if a.panel else cfg["panels"])]
+        sys.stdout.write("\n".join(s for s in states if s))
         return 0
     if a.panel is None:
         ap.error("--panel is required for a record")
